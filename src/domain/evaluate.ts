@@ -1,0 +1,230 @@
+import { grantKey, type DesiredGrant, type NetworkResource } from './grant.js';
+import type { Entitlement, Policy, PolicySet, Rule } from './policy.js';
+import type { Asset, Register, Technician, Vendor } from './register.js';
+import { orderKey, type WorkOrder } from './workorder.js';
+
+export type DenyCode =
+  | 'NO_MATCHING_RULE'
+  | 'STATUS_NOT_ALLOWED'
+  | 'INSUFFICIENT_APPROVALS'
+  | 'WINDOW_INVALID'
+  | 'WINDOW_ENDED'
+  | 'VENDOR_UNKNOWN'
+  | 'TECHNICIAN_UNKNOWN'
+  | 'TECHNICIAN_NO_ADDRESS'
+  | 'ASSET_UNKNOWN'
+  | 'SITE_MISMATCH'
+  | 'NO_ENDPOINT'
+  | 'NO_TECHNICIANS'
+  | 'NO_ASSETS';
+
+export interface RuleFailure {
+  readonly rule: string;
+  readonly code: DenyCode;
+  readonly reason: string;
+}
+
+/** Why something an order asked for is not granted. */
+export interface Denial {
+  readonly orderKey: string;
+  readonly technicianId?: string;
+  readonly assetId?: string;
+  readonly code: DenyCode;
+  readonly reason: string;
+  /** For rules that matched but did not allow it: each one's reason. */
+  readonly ruleFailures?: readonly RuleFailure[];
+}
+
+export interface Evaluation {
+  readonly grants: readonly DesiredGrant[];
+  readonly denials: readonly Denial[];
+  /** The earliest future instant at which this evaluation would change by time alone. */
+  readonly nextChangeAt?: Date;
+}
+
+/**
+ * The desired state: (orders, register, policies, now) → the grants that should exist, each with
+ * its window and the rule that allowed it, and for everything denied, the reason. Default deny.
+ * Pure: same inputs, same output.
+ */
+export function evaluate(orders: readonly WorkOrder[], register: Register, policySet: PolicySet, now: Date): Evaluation {
+  const grants = new Map<string, DesiredGrant>();
+  const denials: Denial[] = [];
+  let next = Infinity;
+  const t = now.getTime();
+
+  for (const order of orders) {
+    const key = orderKey(order);
+    const deny = (code: DenyCode, reason: string, extra: Partial<Denial> = {}) =>
+      denials.push({ orderKey: key, code, reason, ...extra });
+
+    if (!(order.window.end.getTime() > order.window.start.getTime())) {
+      deny('WINDOW_INVALID', `window end ${iso(order.window.end)} is not after start ${iso(order.window.start)}`);
+      continue;
+    }
+    const vendor = register.vendors.get(order.vendorId);
+    if (!vendor) {
+      deny('VENDOR_UNKNOWN', `vendor "${order.vendorId}" is not in the vendor register`);
+      continue;
+    }
+    if (order.technicianIds.length === 0) {
+      deny('NO_TECHNICIANS', 'the order names no technician');
+      continue;
+    }
+    if (order.assetIds.length === 0) {
+      deny('NO_ASSETS', 'the order names no asset');
+      continue;
+    }
+
+    for (const technicianId of order.technicianIds) {
+      const tech = vendor.technicians.find((x) => x.id === technicianId);
+      if (!tech) {
+        deny('TECHNICIAN_UNKNOWN', `technician "${technicianId}" is not registered for vendor "${vendor.id}"`, { technicianId });
+        continue;
+      }
+      for (const assetId of order.assetIds) {
+        const asset = register.assets.get(assetId);
+        if (!asset) {
+          deny('ASSET_UNKNOWN', `asset "${assetId}" is not in the asset register`, { technicianId, assetId });
+          continue;
+        }
+        if (order.site !== undefined && asset.site !== order.site) {
+          deny('SITE_MISMATCH', `asset "${assetId}" is at site "${asset.site}", the order is for site "${order.site}"`, { technicianId, assetId });
+          continue;
+        }
+        const outcome = decide(order, vendor, tech, asset, policySet, t);
+        if (outcome.kind === 'deny') {
+          denials.push({ orderKey: key, technicianId, assetId, ...outcome.denial });
+          continue;
+        }
+        for (const g of outcome.grants) {
+          if (!grants.has(g.key)) grants.set(g.key, g);
+          const from = g.validFrom.getTime();
+          if (from > t) next = Math.min(next, from);
+          next = Math.min(next, g.validUntil.getTime());
+        }
+      }
+    }
+  }
+
+  const sorted = [...grants.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return Number.isFinite(next) ? { grants: sorted, denials, nextChangeAt: new Date(next) } : { grants: sorted, denials };
+}
+
+type Outcome =
+  | { kind: 'grant'; grants: DesiredGrant[] }
+  | { kind: 'deny'; denial: Omit<Denial, 'orderKey' | 'technicianId' | 'assetId'> };
+
+function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset, policySet: PolicySet, t: number): Outcome {
+  const failures: RuleFailure[] = [];
+  const grants: DesiredGrant[] = [];
+  for (const policy of policySet.policies) {
+    for (const rule of policy.rules) {
+      if (!matches(rule, order, vendor, asset)) continue;
+      const ruleName = `${policy.name}/${rule.id}`;
+      const failure = checkRequire(rule, order, t);
+      if (failure) {
+        failures.push({ rule: ruleName, ...failure });
+        continue;
+      }
+      const made = entitle(policy, rule, order, tech, asset);
+      if ('code' in made) failures.push({ rule: ruleName, ...made });
+      else grants.push(...made);
+    }
+  }
+  if (grants.length > 0) return { kind: 'grant', grants };
+  const first = failures[0];
+  if (!first) {
+    return { kind: 'deny', denial: { code: 'NO_MATCHING_RULE', reason: `no policy rule allows vendor "${vendor.id}" on asset "${asset.id}" (${asset.class}, ${asset.criticality}, ${asset.site}/${asset.zone}) for a ${order.type} order` } };
+  }
+  return { kind: 'deny', denial: { code: first.code, reason: `${first.rule}: ${first.reason}`, ruleFailures: failures } };
+}
+
+function matches(rule: Rule, order: WorkOrder, vendor: Vendor, asset: Asset): boolean {
+  const m = rule.match;
+  return (
+    within(m.vendors, vendor.id) &&
+    within(m.sites, asset.site) &&
+    within(m.zones, asset.zone) &&
+    within(m.assetClasses, asset.class) &&
+    within(m.criticality, asset.criticality) &&
+    within(m.assets, asset.id) &&
+    within(m.orderTypes, order.type)
+  );
+}
+
+function within<T>(list: readonly T[] | undefined, value: T): boolean {
+  return list === undefined || list.includes(value);
+}
+
+function checkRequire(rule: Rule, order: WorkOrder, t: number): Omit<RuleFailure, 'rule'> | undefined {
+  const r = rule.require;
+  if (!r.statuses.includes(order.status)) {
+    return { code: 'STATUS_NOT_ALLOWED', reason: `order status "${order.status}" (source "${order.sourceStatus}") is not one of ${r.statuses.join(', ')}` };
+  }
+  const approvers = new Set(order.approvals.map((a) => a.by)).size;
+  if (approvers < r.minApprovals) {
+    return { code: 'INSUFFICIENT_APPROVALS', reason: `${approvers} distinct approval(s), the rule requires ${r.minApprovals}` };
+  }
+  const { validUntil } = windowFor(rule, order);
+  if (validUntil <= t) {
+    return { code: 'WINDOW_ENDED', reason: `access window ended at ${iso(new Date(validUntil))}` };
+  }
+  return undefined;
+}
+
+/** The access window a rule gives an order: lead time before, grace after, capped at the maximum duration. */
+export function windowFor(rule: Rule, order: WorkOrder): { validFrom: number; validUntil: number; capped: boolean } {
+  const validFrom = order.window.start.getTime() - rule.require.leadTimeMs;
+  const natural = order.window.end.getTime() + rule.require.graceMs;
+  const cap = validFrom + rule.require.maxDurationMs;
+  return { validFrom, validUntil: Math.min(natural, cap), capped: cap < natural };
+}
+
+function entitle(policy: Policy, rule: Rule, order: WorkOrder, tech: Technician, asset: Asset): DesiredGrant[] | Omit<RuleFailure, 'rule'> {
+  const out: DesiredGrant[] = [];
+  const { validFrom, validUntil, capped } = windowFor(rule, order);
+  const key = orderKey(order);
+  for (const ent of rule.grant) {
+    for (const resource of networkResources(ent, tech, asset)) {
+      if ('code' in resource) return resource;
+      out.push({
+        key: grantKey(key, tech.id, ent.target, resource),
+        orderKey: key,
+        source: order.source,
+        orderId: order.id,
+        vendorId: order.vendorId,
+        technicianId: tech.id,
+        assetId: asset.id,
+        targetId: ent.target,
+        resource,
+        validFrom: new Date(validFrom),
+        validUntil: new Date(validUntil),
+        rule: `${policy.name}/${rule.id}`,
+        capped,
+      });
+    }
+  }
+  if (out.length === 0) {
+    return { code: 'NO_ENDPOINT', reason: `asset "${asset.id}" has no endpoint on the ports the rule allows` };
+  }
+  return out;
+}
+
+function networkResources(ent: Entitlement, tech: Technician, asset: Asset): (NetworkResource | Omit<RuleFailure, 'rule'>)[] {
+  if (!tech.address) {
+    return [{ code: 'TECHNICIAN_NO_ADDRESS', reason: `technician "${tech.id}" has no network address in the vendor register` }];
+  }
+  const out: NetworkResource[] = [];
+  for (const ep of asset.endpoints) {
+    for (const port of ep.ports) {
+      if (ent.ports && !ent.ports.includes(port)) continue;
+      out.push({ kind: 'network', sourceAddress: tech.address, address: ep.address, port, protocol: ep.protocol });
+    }
+  }
+  return out;
+}
+
+function iso(d: Date): string {
+  return d.toISOString();
+}

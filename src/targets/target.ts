@@ -1,0 +1,54 @@
+import type { Grant, TargetRef } from '../domain/index.js';
+import { WogateError } from '../domain/index.js';
+import type { Logger } from '../log.js';
+
+export interface CallContext {
+  readonly now: Date;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** What a target sees of a grant: everything needed to make it, find it again and undo it. */
+export type TargetGrant = Pick<
+  Grant,
+  'id' | 'key' | 'orderKey' | 'source' | 'orderId' | 'vendorId' | 'technicianId' | 'assetId' | 'targetId' | 'resource' | 'validFrom' | 'validUntil'
+>;
+
+/** An entry a target currently holds, for drift checks. `key` is the grant key when the target can tell. */
+export interface TargetEntry {
+  readonly key?: string;
+  readonly ref: TargetRef;
+  readonly expiresAt?: Date;
+}
+
+/**
+ * One downstream system wogate provisions. Every call is idempotent: provisioning what exists
+ * refreshes it, revoking what is gone succeeds. A revoke must work from the grant alone, because
+ * after a crash the target's reference may never have been recorded.
+ */
+export interface Target {
+  readonly id: string;
+  readonly kind: string;
+  /** True when the target itself ends access at validUntil, so access ends even if wogate is down. */
+  readonly nativeExpiry: boolean;
+  /** Prepare the target (tables, sessions); called once at start. */
+  init(ctx: CallContext): Promise<void>;
+  provision(grant: TargetGrant, ctx: CallContext): Promise<TargetRef>;
+  /** Change the window of something provisioned; returns the new reference. */
+  update(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef>;
+  revoke(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<void>;
+  list(ctx: CallContext): Promise<TargetEntry[]>;
+  close(): Promise<void>;
+}
+
+/** A failed target call. `retryable` is false for answers that retrying cannot change (400, 403, bad config). */
+export class TargetError extends WogateError {
+  constructor(
+    readonly targetId: string,
+    message: string,
+    readonly retryable: boolean,
+    details?: Record<string, unknown>,
+  ) {
+    super('TARGET_CALL_FAILED', `target ${targetId}: ${message}`, details);
+  }
+}
