@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import {
+  evaluate, plan, type Action, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register,
+} from '../domain/index.js';
+import type { AuditLog } from '../audit/audit.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { JournalOp, Store } from '../store/store.js';
+import { TargetError, type Target, type TargetGrant } from '../targets/target.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+
+/** The inputs that can change on reload. */
+export interface World {
+  readonly policySet: PolicySet;
+  readonly register: Register;
+}
+
+export interface ReconcilerOptions {
+  readonly store: Store;
+  readonly targets: ReadonlyMap<string, Target>;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly clock: () => Date;
+  readonly random: () => number;
+  readonly world: () => World;
+  readonly retry: BackoffOptions & { readonly alertAfter: number };
+  /** Orders whose window ended longer ago than this can no longer yield access and are not read. */
+  readonly lookbackMs: number;
+}
+
+export interface ReconcileSummary {
+  readonly provisioned: number;
+  readonly updated: number;
+  readonly revoked: number;
+  readonly failed: number;
+  readonly nextWakeAt?: Date;
+}
+
+/**
+ * Level-triggered: every pass recomputes desired state from the stored orders, compares it with
+ * the grants wogate holds and acts on the difference. Events only say "look again"; nothing
+ * depends on one having arrived.
+ */
+export class Reconciler {
+  private running: Promise<ReconcileSummary> | undefined;
+  private again = false;
+
+  constructor(private readonly o: ReconcilerOptions) {}
+
+  async evaluation(now: Date): Promise<Evaluation> {
+    const orders = await this.o.store.listOrders(new Date(now.getTime() - this.o.lookbackMs));
+    const { policySet, register } = this.o.world();
+    return evaluate(orders, register, policySet, now);
+  }
+
+  /** Runs one pass; calls made while a pass runs fold into one more pass after it. */
+  reconcile(): Promise<ReconcileSummary> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    const run = async (): Promise<ReconcileSummary> => {
+      let summary: ReconcileSummary;
+      do {
+        this.again = false;
+        summary = await this.pass();
+      } while (this.again);
+      return summary;
+    };
+    this.running = run().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<ReconcileSummary> {
+    const end = this.o.metrics.reconcileSeconds.startTimer();
+    const now = this.o.clock();
+    const evaluation = await this.evaluation(now);
+    const actual = await this.o.store.listGrants({ states: ['pending', 'active', 'revoking'] });
+    const actions = plan(evaluation, actual, now, await this.o.store.blockedKeys());
+    const counts = { provisioned: 0, updated: 0, revoked: 0, failed: 0 };
+    for (const action of actions) {
+      const ok = await this.act(action);
+      if (!ok) counts.failed++;
+      else if (action.kind === 'provision') counts.provisioned++;
+      else if (action.kind === 'update') counts.updated++;
+      else counts.revoked++;
+    }
+    const live = await this.o.store.listGrants({ states: ['pending', 'active', 'revoking'] });
+    for (const s of ['pending', 'active', 'revoking'] as const) this.o.metrics.grants.set({ state: s }, live.filter((g) => g.state === s).length);
+    end();
+    const wake = nextWake(evaluation, live);
+    return wake ? { ...counts, nextWakeAt: wake } : counts;
+  }
+
+  /** Journals the intent, calls the target, journals the outcome. Returns false when the call failed. */
+  private async act(action: Action): Promise<boolean> {
+    const now = this.o.clock();
+    const { store } = this.o;
+    let grant: Grant;
+    let op: JournalOp;
+    if (action.kind === 'provision') {
+      op = 'provision';
+      grant = action.existing
+        ? { ...action.existing, ...copyDesired(action.desired), attempts: action.existing.attempts + 1, updatedAt: now }
+        : { ...copyDesired(action.desired), id: randomUUID(), state: 'pending', attempts: 1, createdAt: now, updatedAt: now };
+    } else if (action.kind === 'update') {
+      op = 'update';
+      grant = { ...action.grant, validFrom: action.desired.validFrom, validUntil: action.desired.validUntil, rule: action.desired.rule, capped: action.desired.capped, attempts: action.grant.attempts + 1, updatedAt: now };
+    } else {
+      op = 'revoke';
+      grant = { ...action.grant, state: 'revoking', revokeReason: action.reason, attempts: (action.grant.state === 'revoking' ? action.grant.attempts : 0) + 1, updatedAt: now };
+    }
+    const journalId = await store.journalIntent(grant, op, now);
+    const target = this.o.targets.get(grant.targetId);
+    const ctx = { now, log: this.o.log.child({ target: grant.targetId, grant: grant.id }) };
+    try {
+      if (!target) throw new TargetError(grant.targetId, 'no such target is configured', false);
+      let ref = grant.targetRef;
+      if (op === 'provision') ref = await target.provision(toTargetGrant(grant), ctx);
+      else if (op === 'update') ref = await target.update(toTargetGrant(grant), grant.targetRef, ctx);
+      else await target.revoke(toTargetGrant(grant), grant.targetRef, ctx);
+      const done = this.o.clock();
+      const after: Grant = stripRetry({
+        ...grant,
+        state: op === 'revoke' ? 'revoked' : 'active',
+        attempts: 0,
+        ...(ref ? { targetRef: ref } : {}),
+        updatedAt: done,
+      });
+      await store.journalOutcome(journalId, 'ok', after, done);
+      this.o.metrics.actions.inc({ target: grant.targetId, action: op, outcome: 'ok' });
+      if (op === 'revoke' && done.getTime() >= grant.validUntil.getTime()) {
+        this.o.metrics.expiryLagSeconds.observe((done.getTime() - grant.validUntil.getTime()) / 1000);
+      }
+      const verb = op === 'provision' ? 'provisioned' : op === 'update' ? 'updated' : 'revoked';
+      this.o.log.info(`grant ${verb}`, describe(after, op === 'revoke' ? { reason: grant.revokeReason } : {}));
+      await this.o.audit.append({ actor: 'wogate', action: `grant.${verb}`, subject: grant.id, details: describe(after, op === 'revoke' ? { reason: grant.revokeReason } : {}) });
+      return true;
+    } catch (e) {
+      const done = this.o.clock();
+      const message = e instanceof Error ? e.message : String(e);
+      const retryable = !(e instanceof TargetError) || e.retryable;
+      const retryAfter = e instanceof TargetError && typeof e.details?.retryAfterMs === 'number' ? e.details.retryAfterMs : 0;
+      // Non-retryable failures still come back at the slowest pace: a revoke is never dropped.
+      const delay = Math.max(retryAfter, retryable ? backoffDelay(grant.attempts, this.o.retry, this.o.random) : this.o.retry.maxMs);
+      const after: Grant = { ...grant, lastError: message, nextAttemptAt: new Date(done.getTime() + delay), updatedAt: done };
+      await store.journalOutcome(journalId, 'failed', after, done, message);
+      this.o.metrics.actions.inc({ target: grant.targetId, action: op, outcome: 'failed' });
+      this.o.log.warn(`grant ${op} failed; retrying in ${Math.round(delay / 1000)} s`, describe(after, { error: message, attempt: grant.attempts }));
+      await this.o.audit.append({ actor: 'wogate', action: `grant.${op}_failed`, subject: grant.id, details: describe(after, { error: message, attempt: grant.attempts, retryInMs: delay }) });
+      if (grant.attempts === this.o.retry.alertAfter) {
+        this.o.metrics.alerts.inc({ kind: `${op}_failing` });
+        this.o.log.error(`ALERT: ${op} of grant ${grant.id} on target ${grant.targetId} has failed ${grant.attempts} times`, describe(after, { error: message }));
+        await this.o.audit.append({ actor: 'wogate', action: 'alert.raised', subject: grant.id, details: { kind: `${op}_failing`, attempts: grant.attempts, error: message } });
+      }
+      return false;
+    }
+  }
+
+  /**
+   * After a crash: every intent without an outcome may or may not have reached its target. The
+   * grant row was written with the intent, so nothing provisioned is forgotten; marking the intent
+   * interrupted and clearing the grant's backoff lets the next pass redo it (calls are idempotent)
+   * or revoke it if it is no longer wanted.
+   */
+  async replayJournal(): Promise<number> {
+    const dangling = await this.o.store.danglingIntents();
+    const now = this.o.clock();
+    for (const j of dangling) {
+      await this.o.store.markInterrupted(j.id, now);
+      const g = await this.o.store.getGrant(j.grantId);
+      if (g && g.state !== 'revoked') await this.o.store.saveGrant(stripRetry({ ...g, updatedAt: now }));
+      this.o.log.warn('journal: an interrupted target call will be redone', { grant: j.grantId, op: j.op, target: j.targetId });
+      await this.o.audit.append({ actor: 'wogate', action: 'journal.replayed', subject: j.grantId, details: { op: j.op, target: j.targetId, intentAt: j.intentAt.toISOString() } });
+    }
+    return dangling.length;
+  }
+}
+
+function copyDesired(d: DesiredGrant): DesiredGrant {
+  return {
+    key: d.key, orderKey: d.orderKey, source: d.source, orderId: d.orderId, vendorId: d.vendorId, technicianId: d.technicianId,
+    assetId: d.assetId, targetId: d.targetId, resource: d.resource, validFrom: d.validFrom, validUntil: d.validUntil, rule: d.rule, capped: d.capped,
+  };
+}
+
+function stripRetry(g: Grant): Grant {
+  const { lastError: _e, nextAttemptAt: _n, ...rest } = g;
+  return rest;
+}
+
+export function toTargetGrant(g: Grant): TargetGrant {
+  return {
+    id: g.id, key: g.key, orderKey: g.orderKey, source: g.source, orderId: g.orderId, vendorId: g.vendorId,
+    technicianId: g.technicianId, assetId: g.assetId, targetId: g.targetId, resource: g.resource, validFrom: g.validFrom, validUntil: g.validUntil,
+  };
+}
+
+function describe(g: Grant, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    grant: g.id, order: g.orderKey, vendor: g.vendorId, technician: g.technicianId, asset: g.assetId, target: g.targetId,
+    resource: g.resource, validFrom: g.validFrom.toISOString(), validUntil: g.validUntil.toISOString(), rule: g.rule, ...extra,
+  };
+}
+
+/** When the world changes by time alone: a window opens or ends, or a retry comes due. */
+export function nextWake(evaluation: Evaluation, live: readonly Grant[]): Date | undefined {
+  let t = evaluation.nextChangeAt?.getTime() ?? Infinity;
+  for (const g of live) {
+    // A grant waiting out a backoff comes due at its next attempt, not at its (maybe past) end.
+    t = Math.min(t, g.nextAttemptAt ? g.nextAttemptAt.getTime() : g.validUntil.getTime());
+  }
+  return Number.isFinite(t) ? new Date(t) : undefined;
+}

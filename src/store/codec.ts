@@ -1,0 +1,29 @@
+import type { Grant, WorkOrder } from '../domain/index.js';
+
+// Dates travel as ISO strings inside JSON columns; these put them back.
+
+export function orderToJson(o: WorkOrder): string {
+  return JSON.stringify(o);
+}
+
+export function orderFromJson(text: string): WorkOrder {
+  const o = JSON.parse(text) as Record<string, unknown> & { window: { start: string; end: string }; approvals: { by: string; at?: string }[] };
+  return {
+    ...(o as unknown as WorkOrder),
+    window: { start: new Date(o.window.start), end: new Date(o.window.end) },
+    approvals: o.approvals.map((a) => (a.at === undefined ? { by: a.by } : { by: a.by, at: new Date(a.at) })),
+  };
+}
+
+export function grantToJson(g: Grant): string {
+  return JSON.stringify(g);
+}
+
+export function grantFromJson(text: string): Grant {
+  const g = JSON.parse(text) as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...g };
+  for (const k of ['validFrom', 'validUntil', 'createdAt', 'updatedAt', 'nextAttemptAt'] as const) {
+    if (typeof g[k] === 'string') out[k] = new Date(g[k]);
+  }
+  return out as unknown as Grant;
+}

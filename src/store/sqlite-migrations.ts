@@ -1,0 +1,105 @@
+/** Versioned schema for the SQLite store. Append new versions; never edit a released one. */
+export const SQLITE_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'initial',
+    sql: `
+CREATE TABLE hook_events (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  source       TEXT NOT NULL,
+  webhook_id   TEXT NOT NULL,
+  received_at  INTEGER NOT NULL,
+  event_time   INTEGER NOT NULL,
+  body         TEXT NOT NULL,
+  status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','processed','rejected')),
+  error        TEXT,
+  UNIQUE (source, webhook_id)
+);
+CREATE INDEX hook_events_pending ON hook_events (status, seq);
+
+CREATE TABLE work_orders (
+  source       TEXT NOT NULL,
+  id           TEXT NOT NULL,
+  revision     TEXT NOT NULL,
+  status       TEXT NOT NULL,
+  window_end   INTEGER NOT NULL,
+  data         TEXT NOT NULL,
+  updated_at   INTEGER NOT NULL,
+  PRIMARY KEY (source, id)
+);
+CREATE INDEX work_orders_window_end ON work_orders (window_end);
+
+CREATE TABLE grants (
+  id              TEXT PRIMARY KEY,
+  key             TEXT NOT NULL,
+  order_key       TEXT NOT NULL,
+  vendor_id       TEXT NOT NULL,
+  target_id       TEXT NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('pending','active','revoking','revoked')),
+  valid_from      INTEGER NOT NULL,
+  valid_until     INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  data            TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+-- At most one live grant per natural key; revoked ones stay as history.
+CREATE UNIQUE INDEX grants_live_key ON grants (key) WHERE state <> 'revoked';
+CREATE INDEX grants_state ON grants (state);
+CREATE INDEX grants_order ON grants (order_key);
+CREATE INDEX grants_vendor ON grants (vendor_id);
+
+CREATE TABLE journal (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  grant_id    TEXT NOT NULL REFERENCES grants (id),
+  op          TEXT NOT NULL CHECK (op IN ('provision','update','revoke')),
+  target_id   TEXT NOT NULL,
+  intent_at   INTEGER NOT NULL,
+  outcome     TEXT CHECK (outcome IN ('ok','failed','interrupted')),
+  outcome_at  INTEGER,
+  error       TEXT
+);
+CREATE INDEX journal_dangling ON journal (id) WHERE outcome IS NULL;
+
+CREATE TABLE blocks (
+  key         TEXT PRIMARY KEY,
+  reason      TEXT NOT NULL,
+  actor       TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE audit (
+  seq        INTEGER PRIMARY KEY,
+  at         TEXT NOT NULL,
+  actor      TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  subject    TEXT NOT NULL,
+  details    TEXT NOT NULL,
+  prev_hash  TEXT NOT NULL,
+  hash       TEXT NOT NULL
+);
+-- The head is written with every append, so cutting records off the end is detectable too.
+CREATE TABLE audit_head (
+  id    INTEGER PRIMARY KEY CHECK (id = 1),
+  seq   INTEGER NOT NULL,
+  hash  TEXT NOT NULL
+);
+
+CREATE TABLE api_tokens (
+  id          TEXT PRIMARY KEY,
+  name        TEXT NOT NULL,
+  hash        TEXT NOT NULL,
+  scopes      TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  expires_at  INTEGER,
+  revoked_at  INTEGER
+);
+
+CREATE TABLE state (
+  key    TEXT PRIMARY KEY,
+  value  TEXT NOT NULL
+);
+`,
+  },
+];

@@ -1,0 +1,124 @@
+import type { Grant, GrantState, WorkOrder } from '../domain/index.js';
+
+export interface HookEvent {
+  readonly seq: number;
+  readonly source: string;
+  readonly webhookId: string;
+  readonly receivedAt: Date;
+  readonly eventTime: Date;
+  readonly body: string;
+  readonly status: 'pending' | 'processed' | 'rejected';
+  readonly error?: string;
+}
+
+export type NewHookEvent = Pick<HookEvent, 'source' | 'webhookId' | 'receivedAt' | 'eventTime' | 'body'>;
+
+export type UpsertResult = 'inserted' | 'updated' | 'unchanged' | 'stale';
+
+export type JournalOp = 'provision' | 'update' | 'revoke';
+
+export interface JournalEntry {
+  readonly id: number;
+  readonly grantId: string;
+  readonly op: JournalOp;
+  readonly targetId: string;
+  readonly intentAt: Date;
+  readonly outcome?: 'ok' | 'failed' | 'interrupted';
+  readonly outcomeAt?: Date;
+  readonly error?: string;
+}
+
+export interface AuditEntry {
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string;
+  readonly details: Record<string, unknown>;
+}
+
+export interface AuditRecord extends AuditEntry {
+  readonly seq: number;
+  readonly at: string;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+export interface AuditHead {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+export interface ApiToken {
+  readonly id: string;
+  readonly name: string;
+  /** SHA-256 of the secret part, hex. The secret itself is never stored. */
+  readonly hash: string;
+  readonly scopes: readonly string[];
+  readonly createdAt: Date;
+  readonly expiresAt?: Date;
+  readonly revokedAt?: Date;
+}
+
+export interface Block {
+  readonly key: string;
+  readonly reason: string;
+  readonly actor: string;
+  readonly createdAt: Date;
+}
+
+export interface GrantFilter {
+  readonly states?: readonly GrantState[];
+  readonly orderKey?: string;
+  readonly vendorId?: string;
+  readonly targetId?: string;
+}
+
+/**
+ * Everything wogate remembers. Async so that the PostgreSQL implementation fits the same shape.
+ * Methods that change several things do so atomically.
+ */
+export interface Store {
+  readonly kind: string;
+  migrate(): Promise<number>;
+  close(): Promise<void>;
+
+  /** 'duplicate' when (source, webhookId) was seen before: a replay. */
+  recordHookEvent(e: NewHookEvent): Promise<{ result: 'stored'; seq: number } | { result: 'duplicate' }>;
+  pendingHookEvents(limit: number): Promise<HookEvent[]>;
+  finishHookEvent(seq: number, status: 'processed' | 'rejected', error?: string): Promise<void>;
+  /** Forget processed events received before `before`, keeping enough for replay detection. */
+  pruneHookEvents(before: Date): Promise<number>;
+
+  /** Older revisions never overwrite newer ones ('stale'). */
+  upsertOrder(order: WorkOrder, now: Date): Promise<UpsertResult>;
+  getOrder(source: string, id: string): Promise<WorkOrder | undefined>;
+  /** Orders whose window ends after `endsAfter`: the only ones that can still yield access. */
+  listOrders(endsAfter: Date): Promise<WorkOrder[]>;
+
+  listGrants(filter?: GrantFilter): Promise<Grant[]>;
+  getGrant(id: string): Promise<Grant | undefined>;
+  /** Writes the grant as given and opens a journal entry for the call about to be made; atomically. */
+  journalIntent(grant: Grant, op: JournalOp, now: Date): Promise<number>;
+  /** Closes a journal entry with the call's outcome and writes the grant's new state; atomically. */
+  journalOutcome(journalId: number, outcome: 'ok' | 'failed', grant: Grant, now: Date, error?: string): Promise<void>;
+  /** Intents with no outcome: the process stopped mid-call. */
+  danglingIntents(): Promise<JournalEntry[]>;
+  markInterrupted(journalId: number, now: Date): Promise<void>;
+  /** Writes a grant's state outside a target call (an operator's revoke request). */
+  saveGrant(grant: Grant): Promise<void>;
+
+  addBlock(block: Block): Promise<void>;
+  blockedKeys(): Promise<Set<string>>;
+
+  /** Appends one record; `seal` computes the hash from the previous head inside the same transaction. */
+  appendAudit(entry: AuditEntry, seal: (prev: AuditHead | undefined, seq: number) => AuditRecord): Promise<AuditRecord>;
+  readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  auditHead(): Promise<AuditHead | undefined>;
+
+  createToken(token: ApiToken): Promise<void>;
+  getToken(id: string): Promise<ApiToken | undefined>;
+  revokeToken(id: string, at: Date): Promise<boolean>;
+  listTokens(): Promise<ApiToken[]>;
+
+  getState(key: string): Promise<string | undefined>;
+  setState(key: string, value: string): Promise<void>;
+}
