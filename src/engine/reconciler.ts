@@ -161,6 +161,24 @@ export class Reconciler {
   }
 
   /**
+   * An operator's revoke: the grant's key is blocked so policy can't bring it back, and the target
+   * is called now rather than at the next pass. Waits for a running pass so the two don't cross.
+   */
+  async revokeNow(id: string, actor: string, reason: string): Promise<Grant | undefined> {
+    await this.running?.catch(() => undefined);
+    const g = await this.o.store.getGrant(id);
+    if (!g) return undefined;
+    const now = this.o.clock();
+    await this.o.store.addBlock({ key: g.key, reason, actor, createdAt: now });
+    await this.o.audit.append({ actor, action: 'grant.revoke_requested', subject: id, details: { reason, state: g.state, order: g.orderKey, vendor: g.vendorId, technician: g.technicianId } });
+    if (g.state !== 'revoked') {
+      const why = `revoked by ${actor}: ${reason}`;
+      await this.act({ kind: 'revoke', grant: { ...g, revokeReason: why }, reason: why });
+    }
+    return this.o.store.getGrant(id);
+  }
+
+  /**
    * After a crash: every intent without an outcome may or may not have reached its target. The
    * grant row was written with the intent, so nothing provisioned is forgotten; marking the intent
    * interrupted and clearing the grant's backoff lets the next pass redo it (calls are idempotent)

@@ -1,0 +1,108 @@
+import { randomInt } from 'node:crypto';
+import { AuditLog } from '../audit/audit.js';
+import { loadConfig, resolveSecret, type Config, type TargetConfig } from '../config/config.js';
+import { loadPolicies } from '../config/policy-loader.js';
+import { loadRegister } from '../config/register-loader.js';
+import { Intake } from '../engine/intake.js';
+import { Reconciler, type World } from '../engine/reconciler.js';
+import { createLogger, type Logger } from '../log.js';
+import { createMetrics, type Metrics } from '../metrics.js';
+import { GenericSource } from '../sources/generic.js';
+import type { Source } from '../sources/source.js';
+import { SqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
+import { HttpTarget } from '../targets/http.js';
+import { NftablesTarget } from '../targets/nftables.js';
+import type { Target } from '../targets/target.js';
+
+/** Everything a command needs, wired from one config. This file and main.ts are the only places that pick concrete classes. */
+export interface Runtime {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly store: Store;
+  readonly audit: AuditLog;
+  readonly clock: () => Date;
+  world(): World;
+  /** Re-reads policies and the register; on any error keeps the last good ones and rethrows. */
+  reloadWorld(): { warnings: string[] };
+}
+
+export interface RuntimeOptions {
+  readonly configFile: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log?: Logger;
+  readonly clock?: () => Date;
+}
+
+export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnings: string[] }> {
+  const config = loadConfig(o.configFile, o.env ?? process.env);
+  const log = o.log ?? createLogger(config.log);
+  const clock = o.clock ?? (() => new Date());
+  let world = readWorld(config);
+  const store = new SqliteStore(config.store.path);
+  await store.migrate();
+  const audit = new AuditLog(store, clock);
+  return {
+    config,
+    log,
+    metrics: createMetrics(),
+    store,
+    audit,
+    clock,
+    warnings: world.warnings,
+    world: () => world.world,
+    reloadWorld() {
+      world = readWorld(config);
+      return { warnings: world.warnings };
+    },
+  };
+}
+
+function readWorld(config: Config): { world: World; warnings: string[] } {
+  const enabled = new Set(config.targets.filter((t) => t.enabled).map((t) => t.id));
+  const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: new Set(config.targets.map((t) => t.id)) });
+  const register = loadRegister(config.register.assets, config.register.vendors);
+  const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
+  return { world: { policySet, register }, warnings: [...warnings, ...disabledUse] };
+}
+
+export function buildSources(config: Config, env: NodeJS.ProcessEnv = process.env): Map<string, Source> {
+  const out = new Map<string, Source>();
+  for (const [i, s] of config.sources.entries()) {
+    const secrets = s.webhook.secrets.map((ref, j) => resolveSecret(ref, `${config.file}: /sources/${i}/webhook/secrets/${j}`, env));
+    out.set(s.id, new GenericSource({ id: s.id, secrets, toleranceSeconds: s.webhook.toleranceSeconds, maxBodyBytes: s.webhook.maxBodyBytes, mapping: s.mapping }));
+  }
+  return out;
+}
+
+export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.ProcessEnv = process.env): Target {
+  if (t.kind === 'http') {
+    const i = config.targets.indexOf(t);
+    const secretHeaders = Object.fromEntries(Object.entries(t.http.secretHeaders).map(([k, ref]) => [k, resolveSecret(ref, `${config.file}: /targets/${i}/http/secretHeaders/${k}`, env)]));
+    const { secretHeaders: _refs, ...http } = t.http;
+    return new HttpTarget({ id: t.id, ...http, headers: { ...t.http.headers, ...secretHeaders } });
+  }
+  return new NftablesTarget({ id: t.id, ...t.nftables });
+}
+
+export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.env): Map<string, Target> {
+  return new Map(config.targets.filter((t) => t.enabled).map((t) => [t.id, buildTarget(t, config, env)]));
+}
+
+export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: () => void) {
+  const reconciler = new Reconciler({
+    store: rt.store,
+    targets,
+    audit: rt.audit,
+    log: rt.log,
+    metrics: rt.metrics,
+    clock: rt.clock,
+    random: () => randomInt(0, 1_000_000) / 1_000_000,
+    world: () => rt.world(),
+    retry: rt.config.engine.retry,
+    lookbackMs: rt.config.engine.lookbackMs,
+  });
+  const intake = new Intake({ store: rt.store, sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock, world: () => rt.world(), onChange });
+  return { reconciler, intake };
+}

@@ -1,0 +1,143 @@
+import { execFile } from 'node:child_process';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../api/app.js';
+import { startDemo, type Demo } from '../demo/demo.js';
+import { Scheduler } from '../engine/scheduler.js';
+import type { Logger } from '../log.js';
+import type { Target } from '../targets/target.js';
+import { buildEngine, buildSources, buildTargets, openRuntime, type Runtime } from './runtime.js';
+
+export interface ServeOptions {
+  readonly configFile: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly log?: Logger;
+  readonly clock?: () => Date;
+  /** Overrides server.port (0 = any free port), for tests. */
+  readonly port?: number;
+}
+
+export interface Daemon {
+  readonly runtime: Runtime;
+  readonly url: string;
+  readonly scheduler: Scheduler;
+  readonly reconciler: ReturnType<typeof buildEngine>['reconciler'];
+  readonly intake: ReturnType<typeof buildEngine>['intake'];
+  readonly targets: ReadonlyMap<string, Target>;
+  readonly demo?: Demo;
+  reload(): void;
+  stop(): Promise<void>;
+}
+
+/** Starts the daemon: store, journal replay, targets, HTTP, scheduler; then the demo if configured. */
+export async function serve(o: ServeOptions): Promise<Daemon> {
+  const env = o.env ?? process.env;
+  const rt = await openRuntime({ configFile: o.configFile, env, ...(o.log ? { log: o.log } : {}), ...(o.clock ? { clock: o.clock } : {}) });
+  const { config, log } = rt;
+  for (const w of rt.warnings) log.warn(w);
+  if (config.demo.enabled) log.warn('DEMO MODE is on (config demo.enabled): a simulated CMMS on loopback will send a work order; turn it off before real use');
+
+  const demoPrep = config.demo.enabled ? await startDemo.prepare(rt) : undefined;
+  const sources = buildSources(config, env);
+  const targets = buildTargets(demoPrep ? demoPrep.config : config, env);
+  for (const t of targets.values()) {
+    // A target that can't be prepared is a deployment error: refuse to run rather than grant partially.
+    await t.init({ now: rt.clock(), log: log.child({ target: t.id }) });
+    log.info('target ready', { target: t.id, kind: t.kind, nativeExpiry: t.nativeExpiry });
+  }
+
+  let scheduler: Scheduler | undefined;
+  const { reconciler, intake } = buildEngine(rt, targets, sources, () => scheduler?.trigger('orders changed'));
+  scheduler = new Scheduler({ reconcile: () => reconciler.reconcile(), clock: rt.clock, log, fullReconcileMs: config.engine.fullReconcileMs, debounceMs: 20 });
+  const replayed = await reconciler.replayJournal();
+  if (replayed) log.warn(`journal: ${replayed} interrupted target call(s) will be redone`);
+
+  const drain = () => void intake.drain().catch((e: unknown) => log.error('inbox drain failed', { error: e instanceof Error ? e.message : String(e) }));
+  const app = createApp({
+    store: rt.store,
+    sources,
+    reconciler,
+    audit: rt.audit,
+    log,
+    metrics: rt.metrics,
+    clock: rt.clock,
+    world: () => rt.world(),
+    onHookStored: drain,
+    notReady: async () => {
+      const last = scheduler?.lastPassAt();
+      if (!last) return 'no reconcile pass has completed yet';
+      if (rt.clock().getTime() - last.getTime() > 3 * config.engine.fullReconcileMs) return `last reconcile pass finished at ${last.toISOString()}`;
+      return null;
+    },
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(o.port ?? config.server.port, config.server.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
+  log.info(`wogate listening on ${url}`, { store: config.store.path, policies: rt.world().policySet.policies.length, sources: [...sources.keys()], targets: [...targets.keys()] });
+  await rt.audit.append({ actor: 'wogate', action: 'daemon.started', subject: url, details: { config: config.file, targets: [...targets.keys()], sources: [...sources.keys()], replayed } });
+
+  await scheduler.start();
+  drain();
+  const notify = startSystemdNotify(env, log);
+
+  const demo = demoPrep ? await demoPrep.run(url) : undefined;
+
+  let stopped = false;
+  return {
+    runtime: rt,
+    url,
+    scheduler,
+    reconciler,
+    intake,
+    targets,
+    ...(demo ? { demo } : {}),
+    reload() {
+      try {
+        const { warnings } = rt.reloadWorld();
+        for (const w of warnings) log.warn(w);
+        log.info('policies and register reloaded', { policies: rt.world().policySet.policies.length });
+        void rt.audit.append({ actor: 'operator', action: 'policy.reloaded', subject: config.policies.dir, details: { warnings } });
+        scheduler?.trigger('reload');
+      } catch (e) {
+        log.error('reload refused; keeping the last good policies and register', { error: e instanceof Error ? e.message : String(e) });
+        void rt.audit.append({ actor: 'operator', action: 'policy.reload_refused', subject: config.policies.dir, details: { error: e instanceof Error ? e.message : String(e) } });
+      }
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      notify.stop();
+      demo?.stop();
+      scheduler?.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await intake.drain().catch(() => undefined);
+      await reconciler.reconcile().catch(() => undefined);
+      for (const t of targets.values()) await t.close().catch(() => undefined);
+      await demo?.close();
+      await rt.audit.append({ actor: 'wogate', action: 'daemon.stopped', subject: url, details: {} }).catch(() => undefined);
+      await rt.store.close();
+    },
+  };
+}
+
+/**
+ * Type=notify: READY=1 once serving, WATCHDOG=1 at half the watchdog interval. Uses the
+ * systemd-notify tool (the unit sets NotifyAccess=all) so no native addon is needed.
+ */
+function startSystemdNotify(env: NodeJS.ProcessEnv, log: Logger): { stop(): void } {
+  if (!env.NOTIFY_SOCKET) return { stop() {} };
+  const send = (...msg: string[]) =>
+    execFile('systemd-notify', [`--pid=${process.pid}`, ...msg], (err) => {
+      if (err) log.warn('systemd-notify failed', { error: err.message });
+    });
+  send('--ready', 'STATUS=serving');
+  const usec = Number(env.WATCHDOG_USEC);
+  const timer = Number.isFinite(usec) && usec > 0 ? setInterval(() => send('WATCHDOG=1'), usec / 2000) : undefined;
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,256 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseDuration, WogateError, type CanonicalStatus, type OrderType } from '../domain/index.js';
+import type { FieldMapping } from '../sources/mapping.js';
+import { parseYamlText, validateWith } from './schema.js';
+
+export interface SourceConfig {
+  readonly id: string;
+  readonly kind: 'generic';
+  readonly webhook: { readonly secrets: readonly string[]; readonly toleranceSeconds: number; readonly maxBodyBytes: number };
+  readonly mapping: { readonly fields: FieldMapping; readonly statusMap: Record<string, CanonicalStatus>; readonly typeMap?: Record<string, OrderType> };
+}
+
+export interface HttpRequestConfig {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: unknown;
+  readonly okStatus?: number[];
+  readonly goneStatus?: number[];
+  readonly refFrom?: string;
+  readonly itemsFrom?: string;
+  readonly keyFrom?: string;
+  readonly expiresFrom?: string;
+}
+
+export interface HttpTargetConfig {
+  readonly id: string;
+  readonly kind: 'http';
+  readonly enabled: boolean;
+  readonly http: {
+    readonly baseUrl: string;
+    readonly timeoutMs: number;
+    readonly headers: Record<string, string>;
+    /** Header name → secret reference, resolved at start. */
+    readonly secretHeaders: Record<string, string>;
+    readonly nativeExpiry: boolean;
+    readonly provision: HttpRequestConfig;
+    readonly update?: HttpRequestConfig;
+    readonly revoke: HttpRequestConfig;
+    readonly list?: HttpRequestConfig;
+  };
+}
+
+export interface NftablesTargetConfig {
+  readonly id: string;
+  readonly kind: 'nftables';
+  readonly enabled: boolean;
+  readonly nftables: {
+    readonly table: string;
+    readonly set?: string;
+    readonly chain?: string;
+    readonly hook?: 'forward' | 'input';
+    readonly vendorSources: readonly string[];
+    readonly netns?: string;
+    readonly nft?: string;
+  };
+}
+
+export type TargetConfig = HttpTargetConfig | NftablesTargetConfig;
+
+export interface Config {
+  /** The file it came from; relative paths inside it are resolved against its directory. */
+  readonly file: string;
+  readonly server: { readonly host: string; readonly port: number; readonly trustProxy: boolean };
+  readonly store: { readonly kind: 'sqlite'; readonly path: string };
+  readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug'; readonly format: 'text' | 'json' };
+  readonly policies: { readonly dir: string };
+  readonly register: { readonly assets: string; readonly vendors: string };
+  readonly engine: {
+    readonly fullReconcileMs: number;
+    readonly lookbackMs: number;
+    readonly retry: { readonly baseMs: number; readonly maxMs: number; readonly alertAfter: number };
+  };
+  readonly sources: readonly SourceConfig[];
+  readonly targets: readonly TargetConfig[];
+  readonly demo: { readonly enabled: boolean; readonly source?: string; readonly target?: string; readonly closeAfterMs: number };
+}
+
+const SCHEMA = 'config.schema.json';
+
+/**
+ * Reads, overrides from the environment, validates and normalises the config file. Any problem
+ * throws CONFIG_INVALID naming the file, the JSON path and what was expected.
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new WogateError('CONFIG_INVALID', `${file}: cannot read config file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { file });
+  }
+  const raw = (parseYamlText(text, file, 'CONFIG_INVALID') ?? {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new WogateError('CONFIG_INVALID', `${file}: the top level must be a mapping`, { file });
+  applyEnvOverrides(raw, env, file);
+  validateWith(SCHEMA, raw, file, 'CONFIG_INVALID');
+  return normalise(raw as unknown as RawConfig, path.resolve(file));
+}
+
+/**
+ * WOGATE_<PATH> overrides one key: path segments joined by "__", matched case-insensitively
+ * against the keys the file uses (WOGATE_SERVER__PORT=9090, WOGATE_STORE__PATH=/var/lib/wogate/wogate.db).
+ * Values are read as YAML scalars, so numbers and booleans keep their type.
+ */
+export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, file: string): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('WOGATE_') || value === undefined || name === 'WOGATE_CONFIG') continue;
+    const segments = name.slice('WOGATE_'.length).split('__').map((s) => s.toLowerCase());
+    let node: Record<string, unknown> = raw;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i] as string;
+      const key = Object.keys(node).find((k) => k.toLowerCase() === seg.replace(/_/g, '')) ?? camel(seg);
+      if (key === '__proto__' || key === 'constructor' || key === 'prototype' || key === '') {
+        throw new WogateError('CONFIG_INVALID', `${name}: "${seg}" is not a config key`, { file });
+      }
+      if (i === segments.length - 1) {
+        node[key] = parseYamlText(value, `${name} (environment)`, 'CONFIG_INVALID');
+        break;
+      }
+      const next = node[key];
+      if (next === undefined) node[key] = {};
+      else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+        throw new WogateError('CONFIG_INVALID', `${name}: "${key}" in ${file} is not a section that can be overridden`, { file });
+      }
+      node = node[key] as Record<string, unknown>;
+    }
+  }
+}
+
+function camel(s: string): string {
+  return s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+type RawConfig = {
+  server?: { host?: string; port?: number; trustProxy?: boolean };
+  store: { kind: 'sqlite'; path?: string };
+  log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
+  policies: { dir: string };
+  register: { assets: string; vendors: string };
+  engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number } };
+  sources?: { id: string; kind: 'generic'; webhook: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping: SourceConfig['mapping'] }[];
+  targets?: (Record<string, unknown> & { id: string; kind: 'http' | 'nftables'; enabled?: boolean })[];
+  demo?: { enabled?: boolean; source?: string; target?: string; closeAfter?: string };
+};
+
+type RawHttp = Omit<HttpTargetConfig['http'], 'timeoutMs' | 'headers' | 'secretHeaders' | 'nativeExpiry'> & {
+  timeout?: string;
+  headers?: Record<string, string>;
+  secretHeaders?: Record<string, string>;
+  nativeExpiry?: boolean;
+};
+
+function normalise(raw: RawConfig, file: string): Config {
+  const dir = path.dirname(file);
+  const at = (p: string) => path.resolve(dir, p);
+  const ref = (r: string) => (r.startsWith('file:') ? `file:${at(r.slice(5))}` : r);
+  const dur = (v: string | undefined, dflt: string, where: string) => parseDuration(v ?? dflt, `${file}: ${where}`);
+
+  const seen = new Set<string>();
+  const unique = (kind: string, id: string, i: number) => {
+    if (seen.has(`${kind}:${id}`)) throw new WogateError('CONFIG_INVALID', `${file}: /${kind}/${i}/id: "${id}" is used twice`, { file });
+    seen.add(`${kind}:${id}`);
+  };
+
+  const sources: SourceConfig[] = (raw.sources ?? []).map((s, i) => {
+    unique('sources', s.id, i);
+    return {
+      id: s.id,
+      kind: s.kind,
+      webhook: {
+        secrets: s.webhook.secrets.map(ref),
+        toleranceSeconds: dur(s.webhook.tolerance, '5m', `/sources/${i}/webhook/tolerance`) / 1000,
+        maxBodyBytes: s.webhook.maxBodyBytes ?? 64 * 1024,
+      },
+      mapping: s.mapping,
+    };
+  });
+
+  const targets: TargetConfig[] = (raw.targets ?? []).map((t, i): TargetConfig => {
+    unique('targets', t.id, i);
+    const enabled = t.enabled ?? true;
+    if (t.kind === 'http') {
+      const { timeout, headers, secretHeaders, nativeExpiry, ...rest } = t.http as RawHttp;
+      return {
+        id: t.id,
+        kind: 'http',
+        enabled,
+        http: {
+          ...rest,
+          timeoutMs: dur(timeout, '10s', `/targets/${i}/http/timeout`),
+          headers: headers ?? {},
+          secretHeaders: Object.fromEntries(Object.entries(secretHeaders ?? {}).map(([k, r]) => [k, ref(r)])),
+          nativeExpiry: nativeExpiry ?? false,
+        },
+      };
+    }
+    return { id: t.id, kind: 'nftables', enabled, nftables: t.nftables as NftablesTargetConfig['nftables'] };
+  });
+
+  const demoSource = raw.demo?.source;
+  if (raw.demo?.enabled && (!demoSource || !sources.some((s) => s.id === demoSource))) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /demo/source: must name one of the configured sources (got ${JSON.stringify(demoSource)})`, { file });
+  }
+
+  const demoTarget = raw.demo?.target;
+  if (raw.demo?.enabled && demoTarget && !targets.some((t) => t.id === demoTarget && t.kind === 'http')) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /demo/target: "${demoTarget}" is not a configured http target`, { file });
+  }
+
+  return {
+    file,
+    server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080, trustProxy: raw.server?.trustProxy ?? false },
+    store: { kind: 'sqlite', path: at(raw.store.path ?? '../var/wogate.db') },
+    log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text' },
+    policies: { dir: at(raw.policies.dir) },
+    register: { assets: at(raw.register.assets), vendors: at(raw.register.vendors) },
+    engine: {
+      fullReconcileMs: dur(raw.engine?.fullReconcile, '60s', '/engine/fullReconcile'),
+      lookbackMs: dur(raw.engine?.lookback, '2d', '/engine/lookback'),
+      retry: {
+        baseMs: dur(raw.engine?.retry?.base, '1s', '/engine/retry/base'),
+        maxMs: dur(raw.engine?.retry?.max, '5m', '/engine/retry/max'),
+        alertAfter: raw.engine?.retry?.alertAfter ?? 5,
+      },
+    },
+    sources,
+    targets,
+    demo: {
+      enabled: raw.demo?.enabled ?? false,
+      ...(demoSource ? { source: demoSource } : {}),
+      ...(raw.demo?.target ? { target: raw.demo.target } : {}),
+      closeAfterMs: dur(raw.demo?.closeAfter, '20s', '/demo/closeAfter'),
+    },
+  };
+}
+
+/**
+ * Secrets live outside the config: `env:NAME` or `file:/path` (made absolute at load). The value
+ * is never put in an error message.
+ */
+export function resolveSecret(ref: string, where: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (ref.startsWith('env:')) {
+    const v = env[ref.slice(4)];
+    if (v === undefined || v === '') throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: environment variable ${ref.slice(4)} is not set`);
+    return v;
+  }
+  if (ref.startsWith('file:')) {
+    const p = ref.slice(5);
+    try {
+      return fs.readFileSync(p, 'utf8').trim();
+    } catch (e) {
+      throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: cannot read secret file ${p}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: "${ref.split(':')[0] ?? ''}:" is not a supported secret reference (use env: or file:)`);
+}

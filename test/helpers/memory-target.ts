@@ -1,0 +1,50 @@
+import type { TargetRef } from '../../src/domain/index.js';
+import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from '../../src/targets/target.js';
+
+/** A readable fake: remembers what is open, can be told to fail the next calls, or to hang. */
+export class MemoryTarget implements Target {
+  readonly kind = 'memory';
+  readonly nativeExpiry = false;
+  readonly open = new Map<string, TargetGrant>();
+  readonly calls: { op: string; key: string; at: Date }[] = [];
+  failNext = 0;
+  failRetryable = true;
+  /** Called inside provision before it records anything: lets a test crash the process mid-call. */
+  beforeCall: ((op: string, g: TargetGrant) => Promise<void> | void) | undefined;
+
+  constructor(readonly id: string) {}
+
+  async init(): Promise<void> {}
+
+  private async gate(op: string, g: TargetGrant, ctx: CallContext): Promise<void> {
+    this.calls.push({ op, key: g.key, at: ctx.now });
+    await this.beforeCall?.(op, g);
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new TargetError(this.id, `simulated ${op} failure`, this.failRetryable);
+    }
+  }
+
+  async provision(g: TargetGrant, ctx: CallContext): Promise<TargetRef> {
+    await this.gate('provision', g, ctx);
+    this.open.set(g.key, g);
+    return { key: g.key };
+  }
+
+  async update(g: TargetGrant, _ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef> {
+    await this.gate('update', g, ctx);
+    this.open.set(g.key, g);
+    return { key: g.key };
+  }
+
+  async revoke(g: TargetGrant, _ref: TargetRef | undefined, ctx: CallContext): Promise<void> {
+    await this.gate('revoke', g, ctx);
+    this.open.delete(g.key);
+  }
+
+  async list(): Promise<TargetEntry[]> {
+    return [...this.open.values()].map((g) => ({ key: g.key, ref: { key: g.key }, expiresAt: g.validUntil }));
+  }
+
+  async close(): Promise<void> {}
+}
