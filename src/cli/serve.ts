@@ -83,7 +83,11 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
 
   await scheduler.start();
   drain();
-  const notify = startSystemdNotify(env, log);
+  const healthy = () => {
+    const last = scheduler?.lastPassAt();
+    return last !== undefined && rt.clock().getTime() - last.getTime() <= 3 * config.engine.fullReconcileMs;
+  };
+  const notify = startSystemdNotify(env, log, healthy);
 
   const demo = demoPrep ? await demoPrep.run(url) : undefined;
 
@@ -127,10 +131,10 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
 }
 
 /**
- * Type=notify: READY=1 once serving, WATCHDOG=1 at half the watchdog interval. Uses the
+ * Type=notify: READY=1 once serving, WATCHDOG=1 at half the watchdog interval while healthy. Uses the
  * systemd-notify tool (the unit sets NotifyAccess=all) so no native addon is needed.
  */
-function startSystemdNotify(env: NodeJS.ProcessEnv, log: Logger): { stop(): void } {
+function startSystemdNotify(env: NodeJS.ProcessEnv, log: Logger, healthy: () => boolean): { stop(): void } {
   if (!env.NOTIFY_SOCKET) return { stop() {} };
   const send = (...msg: string[]) =>
     execFile('systemd-notify', [`--pid=${process.pid}`, ...msg], (err) => {
@@ -138,6 +142,10 @@ function startSystemdNotify(env: NodeJS.ProcessEnv, log: Logger): { stop(): void
     });
   send('--ready', 'STATUS=serving');
   const usec = Number(env.WATCHDOG_USEC);
-  const timer = Number.isFinite(usec) && usec > 0 ? setInterval(() => send('WATCHDOG=1'), usec / 2000) : undefined;
+  const timer = Number.isFinite(usec) && usec > 0 ? setInterval(() => {
+    // Only a daemon whose reconcile loop is alive pets the watchdog; a stuck one gets restarted.
+    if (healthy()) send('WATCHDOG=1');
+    else log.error('watchdog: no reconcile pass finished recently; not notifying systemd');
+  }, usec / 2000) : undefined;
   return { stop: () => clearInterval(timer) };
 }

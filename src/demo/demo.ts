@@ -68,6 +68,7 @@ async function prepare(rt: Runtime): Promise<{ config: Config; run(daemonUrl: st
       const secretText = fs.readFileSync(ref.slice(5), 'utf8').trim();
       const key = parseSecret(secretText);
       const timers: NodeJS.Timeout[] = [];
+      const start = rt.clock();
       const id = `DEMO-${Date.now().toString(36).toUpperCase()}`;
       const send = async (status: string) => {
         const now = rt.clock();
@@ -80,7 +81,6 @@ async function prepare(rt: Runtime): Promise<{ config: Config; run(daemonUrl: st
         });
         log.info(`demo CMMS: sent work order ${id} with status ${status}; wogate answered ${res.status}`);
       };
-      const start = rt.clock();
       const done = new Promise<void>((resolve) => {
         timers.push(setTimeout(() => {
           void send('APPR').then(() => {

@@ -1,0 +1,406 @@
+import http from 'node:http';
+import https from 'node:https';
+import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import { WogateError, type TargetRef } from '../domain/index.js';
+import {
+  compileJson,
+  compilePath,
+  compileString,
+  namesIn,
+  readPath,
+  renderHeader,
+  renderJson,
+  renderUrl,
+  TemplateValueError,
+  type CompiledJson,
+  type CompiledString,
+  type TemplateValue,
+} from './http-template.js';
+import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
+
+export interface HttpRequestSpec {
+  readonly method: 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'GET';
+  /** Path template, appended to `baseUrl`; must start with "/". */
+  readonly url: string;
+  /** Header value templates; names are literal. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** JSON value whose string leaves are templates. */
+  readonly body?: unknown;
+  /** Statuses that mean success; default any 2xx. */
+  readonly okStatus?: readonly number[];
+  /** revoke only: statuses that mean "already gone", counted as success; default [404, 410]. */
+  readonly goneStatus?: readonly number[];
+  /** Dotted path in the JSON answer whose value becomes the ref id (provision/update), or each item's ref id (list). */
+  readonly refFrom?: string;
+}
+
+export interface HttpListSpec extends HttpRequestSpec {
+  /** Dotted path to the array of entries; default: the answer itself is the array. */
+  readonly itemsFrom?: string;
+  /** Dotted path, inside each item, to the grant key. */
+  readonly keyFrom?: string;
+  /** Dotted path, inside each item, to the expiry: ISO 8601 text or epoch seconds. */
+  readonly expiresFrom?: string;
+}
+
+export interface HttpTargetOptions {
+  readonly id: string;
+  /** http(s) origin plus optional path prefix; no query or fragment. Credentials are only ever sent here. */
+  readonly baseUrl: string;
+  /** Whole-call deadline; default 10000. */
+  readonly timeoutMs?: number;
+  /** Sent on every call (e.g. Authorization, secrets already resolved). Not templated, never logged. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** True when the remote system enforces validUntil itself. */
+  readonly nativeExpiry?: boolean;
+  readonly provision: HttpRequestSpec;
+  /** Default: provision again. */
+  readonly update?: HttpRequestSpec;
+  readonly revoke: HttpRequestSpec;
+  /** Without it, list() returns [] and drift detection is unavailable for this target. */
+  readonly list?: HttpListSpec;
+  /** Default 1 MiB. */
+  readonly maxResponseBytes?: number;
+}
+
+type Op = 'provision' | 'update' | 'revoke' | 'list';
+
+interface CompiledRequest {
+  readonly op: Op;
+  readonly method: HttpRequestSpec['method'];
+  readonly url: CompiledString;
+  readonly headers: readonly (readonly [string, CompiledString])[];
+  readonly body?: CompiledJson;
+  readonly ok: (status: number) => boolean;
+  readonly gone: readonly number[];
+  readonly refFrom?: readonly string[];
+  readonly refFromText?: string;
+}
+
+const GRANT_NAMES = [
+  'grant.id', 'grant.key', 'grant.orderKey', 'grant.source', 'grant.orderId', 'grant.vendorId', 'grant.technicianId',
+  'grant.assetId', 'grant.targetId', 'grant.validFrom', 'grant.validUntil', 'grant.validUntilEpoch', 'grant.ttlSeconds',
+  'resource.kind', 'resource.sourceAddress', 'resource.address', 'resource.port', 'resource.protocol',
+];
+/** Every placeholder the http target knows; a config naming anything else fails at start. */
+export const HTTP_PLACEHOLDERS: readonly string[] = [...GRANT_NAMES, 'ref.id', 'ref.key'];
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const RETRY_AFTER_CAP_MS = 3_600_000;
+const EXCERPT = 200;
+
+function isTemplateValue(v: unknown): v is TemplateValue {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
+/** Generic HTTP target: templated provision/update/revoke/list calls for systems without an adapter. */
+export class HttpTarget implements Target {
+  readonly kind = 'http';
+  readonly id: string;
+  readonly nativeExpiry: boolean;
+  private readonly base: string;
+  private readonly timeoutMs: number;
+  private readonly staticHeaders: Readonly<Record<string, string>>;
+  private readonly req: Readonly<Record<Exclude<Op, 'list'>, CompiledRequest>>;
+  private readonly listReq?: CompiledRequest & {
+    readonly items?: readonly string[];
+    readonly key?: readonly string[];
+    readonly expires?: readonly string[];
+  };
+  private readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+  private readonly client: AxiosInstance;
+
+  constructor(o: HttpTargetOptions) {
+    this.id = o.id;
+    this.nativeExpiry = o.nativeExpiry ?? false;
+    const where = `target ${o.id}`;
+    this.base = checkBaseUrl(o.baseUrl, where);
+    this.timeoutMs = o.timeoutMs ?? 10_000;
+    if (!(this.timeoutMs > 0)) throw new WogateError('CONFIG_INVALID', `${where}: timeoutMs must be positive`);
+    for (const [name, value] of Object.entries(o.headers ?? {})) {
+      checkHeaderName(name, `${where}: headers`);
+      // The value is a secret more often than not: say which header, never what it holds.
+      if (/[\r\n\0]/.test(value)) throw new WogateError('CONFIG_INVALID', `${where}: header ${name} contains CR, LF or NUL (value not shown)`);
+    }
+    this.staticHeaders = { ...o.headers };
+
+    // ref.id exists only if some call stores one; otherwise the stored ref is { key }.
+    const refNames = new Set(['ref.key', ...(o.provision.refFrom !== undefined || o.update?.refFrom !== undefined ? ['ref.id'] : [])]);
+    const grantOnly = (n: string) => GRANT_NAMES.includes(n);
+    const withRef = (n: string) => grantOnly(n) || refNames.has(n);
+    const explainRef = (n: string) => {
+      if (n.startsWith('ref.') && HTTP_PLACEHOLDERS.includes(n)) return false;
+      return true;
+    };
+    // provision has no stored ref yet; list concerns no single grant.
+    this.req = {
+      provision: compileRequest('provision', o.provision, `${where}: provision`, grantOnly, explainRef),
+      update: compileRequest('update', o.update ?? o.provision, `${where}: update`, withRef, explainRef),
+      revoke: compileRequest('revoke', o.revoke, `${where}: revoke`, withRef, explainRef),
+    };
+    if (o.list) {
+      const w = `${where}: list`;
+      const c = compileRequest('list', o.list, w, () => false, () => true);
+      if (o.list.keyFrom === undefined && o.list.refFrom === undefined) {
+        throw new WogateError('CONFIG_INVALID', `${w}: needs keyFrom or refFrom to tell the entries apart`);
+      }
+      this.listReq = {
+        ...c,
+        ...(o.list.itemsFrom !== undefined ? { items: compilePath(o.list.itemsFrom, `${w}.itemsFrom`) } : {}),
+        ...(o.list.keyFrom !== undefined ? { key: compilePath(o.list.keyFrom, `${w}.keyFrom`) } : {}),
+        ...(o.list.expiresFrom !== undefined ? { expires: compilePath(o.list.expiresFrom, `${w}.expiresFrom`) } : {}),
+      };
+    }
+
+    this.client = axios.create({
+      adapter: 'http',
+      timeout: this.timeoutMs,
+      maxRedirects: 0,
+      validateStatus: () => true,
+      maxContentLength: o.maxResponseBytes ?? 1024 * 1024,
+      // Raw text in, parsed here: the answer may be HTML from a proxy, and that must be told apart.
+      responseType: 'text',
+      transformResponse: [(d: unknown) => d],
+      // An environment proxy would see the Authorization header; calls go only where baseUrl says.
+      proxy: false,
+      httpAgent: this.agents.http,
+      httpsAgent: this.agents.https,
+    });
+  }
+
+  async init(): Promise<void> {}
+
+  async provision(grant: TargetGrant, ctx: CallContext): Promise<TargetRef> {
+    const res = await this.call(this.req.provision, values(grant, undefined, ctx.now), ctx);
+    return this.refOf(this.req.provision, res, grant, undefined);
+  }
+
+  async update(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef> {
+    const res = await this.call(this.req.update, values(grant, ref, ctx.now), ctx);
+    return this.refOf(this.req.update, res, grant, ref);
+  }
+
+  async revoke(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<void> {
+    await this.call(this.req.revoke, values(grant, ref, ctx.now), ctx);
+  }
+
+  /** Without a `list` request configured this returns [] and drift detection is unavailable for this target. */
+  async list(ctx: CallContext): Promise<TargetEntry[]> {
+    const spec = this.listReq;
+    if (!spec) return [];
+    const res = await this.call(spec, new Map(), ctx);
+    const parsed = this.parseJson(spec, res, `a JSON ${spec.items ? `object with an array at "${spec.items.join('.')}"` : 'array'}`);
+    const items = spec.items ? readPath(parsed, spec.items) : parsed;
+    if (!Array.isArray(items)) throw this.invalid(spec, res, `expected a JSON ${spec.items ? `array at "${spec.items.join('.')}"` : 'array'}`);
+    return items.map((item, i): TargetEntry => {
+      const id = spec.refFrom ? readPath(item, spec.refFrom) : undefined;
+      const key = spec.key ? readPath(item, spec.key) : undefined;
+      if (spec.refFrom && !isId(id)) throw this.invalid(spec, res, `expected item ${i} to have a string or number at "${spec.refFromText}"`);
+      if (spec.key && !isId(key)) throw this.invalid(spec, res, `expected item ${i} to have a string or number at "${spec.key.join('.')}"`);
+      const expiresAt = spec.expires ? toDate(readPath(item, spec.expires)) : undefined;
+      if (spec.expires && !expiresAt) throw this.invalid(spec, res, `expected item ${i} to have an ISO 8601 time or epoch seconds at "${spec.expires.join('.')}"`);
+      return {
+        ref: isId(id) ? { id } : { key: String(key) },
+        ...(isId(key) ? { key: String(key) } : {}),
+        ...(expiresAt ? { expiresAt } : {}),
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  private refOf(req: CompiledRequest, res: AxiosResponse<string>, grant: TargetGrant, prior: TargetRef | undefined): TargetRef {
+    if (!req.refFrom) {
+      // An update that does not answer with an id keeps the one provision stored, so revoke can still use it.
+      return prior && prior.id !== undefined ? prior : { key: grant.key };
+    }
+    if (req.gone.includes(res.status) && !req.ok(res.status)) return prior ?? { key: grant.key };
+    const id = readPath(this.parseJson(req, res, `JSON with a string or number at "${req.refFromText}"`), req.refFrom);
+    if (!isId(id)) throw this.invalid(req, res, `expected JSON with a string or number at "${req.refFromText}"`);
+    return { id };
+  }
+
+  private parseJson(req: CompiledRequest, res: AxiosResponse<string>, expected: string): unknown {
+    try {
+      return JSON.parse(res.data);
+    } catch {
+      throw this.invalid(req, res, `expected ${expected}, got ${describeType(res)}`);
+    }
+  }
+
+  private invalid(req: CompiledRequest, res: AxiosResponse<string>, what: string): TargetError {
+    const path = pathOf(res.config.url ?? '');
+    return new TargetError(this.id, `${req.method} ${path} answered ${res.status}: ${what}; body: ${excerpt(res.data)}`, true, {
+      code: 'TARGET_RESPONSE_INVALID', op: req.op, method: req.method, path, status: res.status,
+    });
+  }
+
+  private async call(req: CompiledRequest, vals: ReadonlyMap<string, TemplateValue>, ctx: CallContext): Promise<AxiosResponse<string>> {
+    let url: string;
+    const headers: Record<string, string> = { accept: 'application/json', ...this.staticHeaders };
+    let data: string | undefined;
+    try {
+      url = this.base + renderUrl(req.url, vals, `${req.op}.url`);
+      for (const [name, tpl] of req.headers) headers[name] = renderHeader(tpl, vals, `${req.op}.headers.${name}`);
+      if (req.body) {
+        data = JSON.stringify(renderJson(req.body, vals, `${req.op}.body`));
+        if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+      }
+    } catch (e) {
+      // Retrying cannot change a grant's values, so this stays failed until config or data changes.
+      if (e instanceof TemplateValueError) throw new TargetError(this.id, `${req.method} ${req.op}: ${e.message}`, false, { op: req.op });
+      throw e;
+    }
+    const path = pathOf(url);
+    // axios' own timeout is per socket phase; this deadline bounds the whole call, trickled body included.
+    const deadline = AbortSignal.timeout(this.timeoutMs);
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, deadline]) : deadline;
+    const started = Date.now();
+    let res: AxiosResponse<string>;
+    try {
+      res = await this.client.request<string>({ method: req.method, url, headers, data, signal });
+    } catch (e) {
+      throw this.transportError(req, path, e, deadline.aborted);
+    }
+    ctx.log.debug('http target call', { target: this.id, op: req.op, method: req.method, path, status: res.status, ms: Date.now() - started });
+    if (req.ok(res.status) || (req.op === 'revoke' && req.gone.includes(res.status))) return res;
+    throw this.statusError(req, path, res, ctx.now);
+  }
+
+  private transportError(req: CompiledRequest, path: string, e: unknown, timedOut: boolean): TargetError {
+    const code = axios.isAxiosError(e) ? e.code : undefined;
+    const details = { op: req.op, method: req.method, path, ...(code ? { errorCode: code } : {}) };
+    if (timedOut || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
+      return new TargetError(this.id, `${req.method} ${path}: no answer within ${this.timeoutMs} ms`, true, details);
+    }
+    if (code === 'ERR_CANCELED') return new TargetError(this.id, `${req.method} ${path}: call aborted`, true, details);
+    if (code === 'ERR_BAD_RESPONSE' && axios.isAxiosError(e) && /maxContentLength/.test(e.message)) {
+      return new TargetError(this.id, `${req.method} ${path}: answer larger than the response limit`, true, { ...details, code: 'TARGET_RESPONSE_INVALID' });
+    }
+    // The library's message can carry the full URL (query included), so only its code is reported.
+    return new TargetError(this.id, `${req.method} ${path}: network error${code ? ` ${code}` : ''}`, true, details);
+  }
+
+  private statusError(req: CompiledRequest, path: string, res: AxiosResponse<string>, now: Date): TargetError {
+    const s = res.status;
+    const retryable = s === 408 || s === 429 || s >= 500;
+    const retryAfterMs = s === 429 || s === 503 ? parseRetryAfter(res.headers['retry-after'], now) : undefined;
+    const hint = s >= 300 && s < 400 ? ' (redirects are not followed)' : '';
+    return new TargetError(this.id, `${req.method} ${path} answered ${s}${hint}: ${excerpt(res.data)}`, retryable, {
+      op: req.op, method: req.method, path, status: s, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    });
+  }
+}
+
+function compileRequest(
+  op: Op,
+  spec: HttpRequestSpec,
+  where: string,
+  allowed: (name: string) => boolean,
+  _unused: (name: string) => boolean,
+): CompiledRequest {
+  if (!spec.url.startsWith('/')) {
+    // A full URL here would send the target's credentials to whatever host the template names.
+    throw new WogateError('CONFIG_INVALID', `${where}.url: must be a path starting with "/" (it is appended to baseUrl)`);
+  }
+  const url = compileString(spec.url, `${where}.url`, allowed);
+  const headers = Object.entries(spec.headers ?? {}).map(([name, v]): [string, CompiledString] => {
+    checkHeaderName(name, `${where}.headers`);
+    return [name, compileString(v, `${where}.headers.${name}`, allowed)];
+  });
+  const body = spec.body === undefined ? undefined : compileJson(spec.body, `${where}.body`, allowed);
+  for (const list of [spec.okStatus, spec.goneStatus]) {
+    for (const s of list ?? []) if (!Number.isInteger(s) || s < 100 || s > 599) throw new WogateError('CONFIG_INVALID', `${where}: ${s} is not an HTTP status`);
+  }
+  const okSet = spec.okStatus ? new Set(spec.okStatus) : undefined;
+  void namesIn;
+  return {
+    op,
+    method: spec.method,
+    url,
+    headers,
+    ...(body ? { body } : {}),
+    ok: okSet ? (s) => okSet.has(s) : (s) => s >= 200 && s < 300,
+    gone: op === 'revoke' ? (spec.goneStatus ?? [404, 410]) : [],
+    ...(spec.refFrom !== undefined ? { refFrom: compilePath(spec.refFrom, `${where}.refFrom`), refFromText: spec.refFrom } : {}),
+  };
+}
+
+function values(g: TargetGrant, ref: TargetRef | undefined, now: Date): Map<string, TemplateValue> {
+  const r = g.resource;
+  const m = new Map<string, TemplateValue>([
+    ['grant.id', g.id], ['grant.key', g.key], ['grant.orderKey', g.orderKey], ['grant.source', g.source],
+    ['grant.orderId', g.orderId], ['grant.vendorId', g.vendorId], ['grant.technicianId', g.technicianId],
+    ['grant.assetId', g.assetId], ['grant.targetId', g.targetId],
+    ['grant.validFrom', g.validFrom.toISOString()], ['grant.validUntil', g.validUntil.toISOString()],
+    ['grant.validUntilEpoch', Math.floor(g.validUntil.getTime() / 1000)],
+    // Rounded down so a remote timer never outlives the window.
+    ['grant.ttlSeconds', Math.max(0, Math.floor((g.validUntil.getTime() - now.getTime()) / 1000))],
+    ['resource.kind', r.kind], ['resource.sourceAddress', r.sourceAddress], ['resource.address', r.address],
+    ['resource.port', r.port], ['resource.protocol', r.protocol],
+  ]);
+  for (const k of ['id', 'key']) {
+    const v = ref && Object.hasOwn(ref, k) ? ref[k] : undefined;
+    if (isTemplateValue(v)) m.set(`ref.${k}`, v);
+  }
+  return m;
+}
+
+function checkBaseUrl(raw: string, where: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new WogateError('CONFIG_INVALID', `${where}: baseUrl is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WogateError('CONFIG_INVALID', `${where}: baseUrl must be http or https`);
+  if (u.search || u.hash) throw new WogateError('CONFIG_INVALID', `${where}: baseUrl must not have a query or fragment`);
+  return u.href.replace(/\/+$/, '');
+}
+
+function checkHeaderName(name: string, where: string): void {
+  if (!HEADER_NAME.test(name)) throw new WogateError('CONFIG_INVALID', `${where}: ${JSON.stringify(name)} is not a valid header name`);
+}
+
+/** The URL path only: a query string may carry secrets, so it never reaches a message or log. */
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url.split(/[?#]/, 1)[0] ?? '';
+  }
+}
+
+function excerpt(data: unknown): string {
+  const text = typeof data === 'string' ? data : '';
+  if (text === '') return '(empty body)';
+  // Control characters would let a hostile answer forge lines in our logs.
+  const cut = text.slice(0, EXCERPT).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return text.length > EXCERPT ? `${cut}…` : cut;
+}
+
+function describeType(res: AxiosResponse<string>): string {
+  const type = res.headers['content-type'];
+  return typeof type === 'string' && type !== '' ? `${type.split(';', 1)[0]} that is not JSON` : 'a body that is not JSON';
+}
+
+function parseRetryAfter(h: unknown, now: Date): number | undefined {
+  if (typeof h !== 'string' || h.trim() === '') return undefined;
+  const v = h.trim();
+  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now.getTime();
+  if (!Number.isFinite(ms)) return undefined;
+  // A remote must not be able to park a revoke for days by asking us to wait.
+  return Math.min(Math.max(0, ms), RETRY_AFTER_CAP_MS);
+}
+
+function isId(v: unknown): v is string | number {
+  return (typeof v === 'string' && v !== '') || (typeof v === 'number' && Number.isFinite(v));
+}
+
+function toDate(v: unknown): Date | undefined {
+  const d = typeof v === 'number' ? new Date(v * 1000) : typeof v === 'string' ? new Date(v) : undefined;
+  return d && !Number.isNaN(d.getTime()) ? d : undefined;
+}

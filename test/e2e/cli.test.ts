@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { exampleConfig, REPO } from '../helpers/daemon.js';
+import { tmpDir } from '../helpers/world.js';
+
+function wogate(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), ...args], { cwd: REPO, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('cli', function () {
+  this.timeout(60_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = tmpDir();
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('prints --help for every command', () => {
+    for (const cmd of [[], ['serve'], ['policy', 'check'], ['explain'], ['grants', 'list'], ['grants', 'revoke'], ['audit', 'verify'], ['token', 'create']]) {
+      const r = wogate([...cmd, '--help']);
+      expect(r.code, cmd.join(' ')).to.equal(0);
+      expect(r.out, cmd.join(' ')).to.match(/Usage: wogate/);
+    }
+  });
+
+  it('policy check passes on the shipped policies, register and config', () => {
+    const r = wogate(['policy', 'check', '-c', exampleConfig(dir)]);
+    expect(r.err).to.equal('');
+    expect(r.code).to.equal(0);
+    expect(r.out).to.match(/^ok: \d+ policy file\(s\)/m);
+  });
+
+  it('policy check fails naming the file, the path and what was expected', () => {
+    const pdir = path.join(dir, 'policies');
+    fs.mkdirSync(pdir);
+    fs.writeFileSync(path.join(pdir, 'bad.yaml'), 'apiVersion: wogate/v1\nkind: AccessPolicy\nmetadata: {name: bad}\nrules:\n  - id: r1\n    match: {criticality: [severe]}\n    require: {statuses: [approved], maxDuration: 8h}\n    grant: [{target: demo-gateway}]\n');
+    const r = wogate(['policy', 'check', '-c', exampleConfig(dir), '--dir', pdir]);
+    expect(r.code).to.not.equal(0);
+    expect(r.err).to.include('bad.yaml');
+    expect(r.err).to.match(/criticality/);
+    expect(r.err).to.match(/low, medium, high, critical/);
+  });
+
+  it('serve refuses to start on an invalid config, naming the file and the JSON path', () => {
+    const file = exampleConfig(dir, (c) => {
+      c.engine.retry.alertAfter = 'often';
+      c.server.prot = 1;
+    });
+    const r = wogate(['serve', '-c', file]);
+    expect(r.code).to.not.equal(0);
+    expect(r.err).to.include(file);
+    expect(r.err).to.match(/alertAfter/);
+    expect(r.err).to.match(/prot/);
+  });
+
+  it('serve refuses a secret written inline instead of as a reference', () => {
+    const file = exampleConfig(dir, (c) => {
+      c.sources[0].webhook.secrets = ['whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0'];
+    });
+    const r = wogate(['serve', '-c', file]);
+    expect(r.code).to.not.equal(0);
+    expect(r.err).to.match(/secrets\/0/);
+    expect(r.err).to.not.include('c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0');
+  });
+
+  it('creates a token shown once and stored only as a hash, and verifies the audit chain', () => {
+    const file = exampleConfig(dir);
+    const r = wogate(['token', 'create', '-c', file, '--name', 'ci', '--scope', 'grants:read']);
+    expect(r.code).to.equal(0);
+    const tok = r.out.trim();
+    expect(tok).to.match(/^wgt_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+    const db = fs.readFileSync(path.join(dir, 'wogate.db'));
+    expect(db.includes(Buffer.from(tok.split('_')[2] as string))).to.equal(false);
+    const v = wogate(['audit', 'verify', '-c', file]);
+    expect(v.code).to.equal(0);
+    expect(v.out).to.match(/ok: 1 record/);
+  });
+
+  it('rejects an unknown scope', () => {
+    const r = wogate(['token', 'create', '-c', exampleConfig(dir), '--name', 'x', '--scope', 'root']);
+    expect(r.code).to.not.equal(0);
+    expect(r.err).to.match(/root/);
+  });
+});
