@@ -35,6 +35,7 @@ export interface HttpTargetConfig {
     /** Header name → secret reference, resolved at start. */
     readonly secretHeaders: Record<string, string>;
     readonly nativeExpiry: boolean;
+    readonly maxResponseBytes?: number;
     readonly provision: HttpRequestConfig;
     readonly update?: HttpRequestConfig;
     readonly revoke: HttpRequestConfig;

@@ -16,7 +16,7 @@ import type { Runtime } from '../cli/runtime.js';
 export interface Demo {
   /** Resolves when the simulated order has been sent and closed. */
   readonly done: Promise<void>;
-  /** What the simulated gateway currently lets through, keyed by grant key. */
+  /** What the simulated gateway currently lets through, keyed by grant id. */
   readonly gatewayEntries: () => ReadonlyMap<string, unknown>;
   stop(): void;
   close(): Promise<void>;

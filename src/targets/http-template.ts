@@ -116,7 +116,12 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
 export function renderUrl(c: CompiledString, values: TemplateValues, where: string): string {
   const out = render(c, values, where, (v, name) => {
     if (v === '') throw new TemplateValueError(`${where}: {{${name}}} is empty, which would change which resource the URL names`);
-    return encodeURIComponent(v);
+    try {
+      return encodeURIComponent(v);
+    } catch {
+      // A lone UTF-16 surrogate has no UTF-8 form, so it has no percent-encoding either.
+      throw new TemplateValueError(`${where}: {{${name}}} is not well-formed Unicode`);
+    }
   });
   const path = out.split(/[?#]/, 1)[0] ?? '';
   if (path.split('/').some((s) => DOT_SEGMENT.test(s))) {
@@ -125,10 +130,13 @@ export function renderUrl(c: CompiledString, values: TemplateValues, where: stri
   return out;
 }
 
-/** Renders a header value; CR, LF and NUL are refused because they would split or end the header. */
+/** What Node accepts in a header value; CR and LF matter most, as they would split the header. */
+export const BAD_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/** Renders a header value, refusing what would split the header or make Node throw mid-call. */
 export function renderHeader(c: CompiledString, values: TemplateValues, where: string): string {
   return render(c, values, where, (v, name) => {
-    if (/[\r\n\0]/.test(v)) throw new TemplateValueError(`${where}: the value of {{${name}}} contains CR, LF or NUL`);
+    if (BAD_HEADER_CHAR.test(v)) throw new TemplateValueError(`${where}: the value of {{${name}}} contains CR, LF or another character not allowed in a header`);
     return v;
   });
 }

@@ -3,10 +3,10 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { WogateError, type TargetRef } from '../domain/index.js';
 import {
+  BAD_HEADER_CHAR,
   compileJson,
   compilePath,
   compileString,
-  namesIn,
   readPath,
   renderHeader,
   renderJson,
@@ -14,6 +14,7 @@ import {
   TemplateValueError,
   type CompiledJson,
   type CompiledString,
+  type NameCheck,
   type TemplateValue,
 } from './http-template.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
@@ -93,7 +94,12 @@ function isTemplateValue(v: unknown): v is TemplateValue {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 }
 
-/** Generic HTTP target: templated provision/update/revoke/list calls for systems without an adapter. */
+/**
+ * Generic HTTP target: templated provision/update/revoke/list calls for systems without an adapter.
+ * A revoke must work after a crash that lost the stored ref, so revoke templates should name the
+ * grant (`{{grant.id}}`, `{{grant.key}}`) rather than `{{ref.id}}`: without a stored id such a
+ * revoke fails as not retryable until an operator steps in.
+ */
 export class HttpTarget implements Target {
   readonly kind = 'http';
   readonly id: string;
@@ -120,27 +126,26 @@ export class HttpTarget implements Target {
     for (const [name, value] of Object.entries(o.headers ?? {})) {
       checkHeaderName(name, `${where}: headers`);
       // The value is a secret more often than not: say which header, never what it holds.
-      if (/[\r\n\0]/.test(value)) throw new WogateError('CONFIG_INVALID', `${where}: header ${name} contains CR, LF or NUL (value not shown)`);
+      if (BAD_HEADER_CHAR.test(value)) throw new WogateError('CONFIG_INVALID', `${where}: header ${name} contains CR, LF or another character not allowed in a header (value not shown)`);
     }
     this.staticHeaders = { ...o.headers };
 
-    // ref.id exists only if some call stores one; otherwise the stored ref is { key }.
-    const refNames = new Set(['ref.key', ...(o.provision.refFrom !== undefined || o.update?.refFrom !== undefined ? ['ref.id'] : [])]);
-    const grantOnly = (n: string) => GRANT_NAMES.includes(n);
-    const withRef = (n: string) => grantOnly(n) || refNames.has(n);
-    const explainRef = (n: string) => {
-      if (n.startsWith('ref.') && HTTP_PLACEHOLDERS.includes(n)) return false;
-      return true;
+    const storesId = o.provision.refFrom !== undefined || o.update?.refFrom !== undefined;
+    const check = (op: Op): NameCheck => (name) => {
+      if (!HTTP_PLACEHOLDERS.includes(name)) return `is unknown (known: ${HTTP_PLACEHOLDERS.join(', ')})`;
+      if (op === 'list') return 'is not available in list, which concerns no single grant';
+      if (name.startsWith('ref.') && op === 'provision') return 'is not available in provision: nothing is stored before it';
+      if (name === 'ref.id' && !storesId) return 'needs refFrom on provision or update, otherwise the stored ref is { key }';
+      return undefined;
     };
-    // provision has no stored ref yet; list concerns no single grant.
     this.req = {
-      provision: compileRequest('provision', o.provision, `${where}: provision`, grantOnly, explainRef),
-      update: compileRequest('update', o.update ?? o.provision, `${where}: update`, withRef, explainRef),
-      revoke: compileRequest('revoke', o.revoke, `${where}: revoke`, withRef, explainRef),
+      provision: compileRequest('provision', o.provision, `${where}: provision`, check('provision')),
+      update: compileRequest('update', o.update ?? o.provision, `${where}: update`, check('update')),
+      revoke: compileRequest('revoke', o.revoke, `${where}: revoke`, check('revoke')),
     };
     if (o.list) {
       const w = `${where}: list`;
-      const c = compileRequest('list', o.list, w, () => false, () => true);
+      const c = compileRequest('list', o.list, w, check('list'));
       if (o.list.keyFrom === undefined && o.list.refFrom === undefined) {
         throw new WogateError('CONFIG_INVALID', `${w}: needs keyFrom or refFrom to tell the entries apart`);
       }
@@ -217,7 +222,6 @@ export class HttpTarget implements Target {
       // An update that does not answer with an id keeps the one provision stored, so revoke can still use it.
       return prior && prior.id !== undefined ? prior : { key: grant.key };
     }
-    if (req.gone.includes(res.status) && !req.ok(res.status)) return prior ?? { key: grant.key };
     const id = readPath(this.parseJson(req, res, `JSON with a string or number at "${req.refFromText}"`), req.refFrom);
     if (!isId(id)) throw this.invalid(req, res, `expected JSON with a string or number at "${req.refFromText}"`);
     return { id };
@@ -299,24 +303,23 @@ function compileRequest(
   op: Op,
   spec: HttpRequestSpec,
   where: string,
-  allowed: (name: string) => boolean,
-  _unused: (name: string) => boolean,
+  check: NameCheck,
 ): CompiledRequest {
   if (!spec.url.startsWith('/')) {
     // A full URL here would send the target's credentials to whatever host the template names.
     throw new WogateError('CONFIG_INVALID', `${where}.url: must be a path starting with "/" (it is appended to baseUrl)`);
   }
-  const url = compileString(spec.url, `${where}.url`, allowed);
+  const url = compileString(spec.url, `${where}.url`, check);
   const headers = Object.entries(spec.headers ?? {}).map(([name, v]): [string, CompiledString] => {
     checkHeaderName(name, `${where}.headers`);
-    return [name, compileString(v, `${where}.headers.${name}`, allowed)];
+    if (BAD_HEADER_CHAR.test(v)) throw new WogateError('CONFIG_INVALID', `${where}.headers.${name}: contains a character not allowed in a header`);
+    return [name, compileString(v, `${where}.headers.${name}`, check)];
   });
-  const body = spec.body === undefined ? undefined : compileJson(spec.body, `${where}.body`, allowed);
+  const body = spec.body === undefined ? undefined : compileJson(spec.body, `${where}.body`, check);
   for (const list of [spec.okStatus, spec.goneStatus]) {
     for (const s of list ?? []) if (!Number.isInteger(s) || s < 100 || s > 599) throw new WogateError('CONFIG_INVALID', `${where}: ${s} is not an HTTP status`);
   }
   const okSet = spec.okStatus ? new Set(spec.okStatus) : undefined;
-  void namesIn;
   return {
     op,
     method: spec.method,
@@ -342,10 +345,12 @@ function values(g: TargetGrant, ref: TargetRef | undefined, now: Date): Map<stri
     ['resource.kind', r.kind], ['resource.sourceAddress', r.sourceAddress], ['resource.address', r.address],
     ['resource.port', r.port], ['resource.protocol', r.protocol],
   ]);
-  for (const k of ['id', 'key']) {
-    const v = ref && Object.hasOwn(ref, k) ? ref[k] : undefined;
-    if (isTemplateValue(v)) m.set(`ref.${k}`, v);
-  }
+  const own = (k: string) => (ref && Object.hasOwn(ref, k) ? ref[k] : undefined);
+  const id = own('id');
+  if (isTemplateValue(id)) m.set('ref.id', id);
+  // Without refFrom the stored ref is { key: grant.key }, so the grant can stand in when none was recorded.
+  const key = own('key');
+  m.set('ref.key', isTemplateValue(key) ? key : g.key);
   return m;
 }
 
@@ -378,7 +383,7 @@ function excerpt(data: unknown): string {
   const text = typeof data === 'string' ? data : '';
   if (text === '') return '(empty body)';
   // Control characters would let a hostile answer forge lines in our logs.
-  const cut = text.slice(0, EXCERPT).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  const cut = Array.from(text.slice(0, EXCERPT), (c) => (c < ' ' || c === '\u007f' ? ' ' : c)).join('');
   return text.length > EXCERPT ? `${cut}…` : cut;
 }
 
