@@ -53,8 +53,11 @@ export interface NftablesTargetConfig {
     readonly chain?: string;
     readonly hook?: 'forward' | 'input';
     readonly vendorSources: readonly string[];
+    readonly managedPorts?: readonly { readonly protocol: 'tcp' | 'udp'; readonly port: number }[];
+    readonly policy?: 'accept' | 'drop';
     readonly netns?: string;
     readonly nft?: string;
+    readonly timeoutMs?: number;
   };
 }
 
@@ -195,7 +198,8 @@ function normalise(raw: RawConfig, file: string): Config {
         },
       };
     }
-    return { id: t.id, kind: 'nftables', enabled, nftables: t.nftables as NftablesTargetConfig['nftables'] };
+    const { timeout, ...nft } = t.nftables as NftablesTargetConfig['nftables'] & { timeout?: string };
+    return { id: t.id, kind: 'nftables', enabled, nftables: { ...nft, ...(timeout ? { timeoutMs: dur(timeout, '10s', `/targets/${i}/nftables/timeout`) } : {}) } };
   });
 
   const demoSource = raw.demo?.source;
