@@ -89,6 +89,13 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   };
   const notify = startSystemdNotify(env, log, healthy);
 
+  // Delivered webhooks are kept a day: far longer than the signature tolerance, so a replay is
+  // always either too old to verify or still remembered.
+  const prune = setInterval(() => {
+    rt.store.pruneHookEvents(new Date(rt.clock().getTime() - 86_400_000)).catch((e: unknown) => log.warn('pruning old webhook deliveries failed', { error: String(e) }));
+  }, 3_600_000);
+  prune.unref();
+
   const demo = demoPrep ? await demoPrep.run(url) : undefined;
 
   let stopped = false;
@@ -116,6 +123,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       if (stopped) return;
       stopped = true;
       notify.stop();
+      clearInterval(prune);
       demo?.stop();
       scheduler?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));

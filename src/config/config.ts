@@ -168,12 +168,17 @@ function normalise(raw: RawConfig, file: string): Config {
 
   const sources: SourceConfig[] = (raw.sources ?? []).map((s, i) => {
     unique('sources', s.id, i);
+    const tolerance = dur(s.webhook.tolerance, '5m', `/sources/${i}/webhook/tolerance`);
+    // Replay protection remembers delivery ids for a day; a longer tolerance would outlive that memory.
+    if (tolerance < 1000 || tolerance > 3_600_000) {
+      throw new WogateError('CONFIG_INVALID', `${file}: /sources/${i}/webhook/tolerance: must be between 1s and 1h (got ${s.webhook.tolerance})`, { file });
+    }
     return {
       id: s.id,
       kind: s.kind,
       webhook: {
         secrets: s.webhook.secrets.map(ref),
-        toleranceSeconds: dur(s.webhook.tolerance, '5m', `/sources/${i}/webhook/tolerance`) / 1000,
+        toleranceSeconds: tolerance / 1000,
         maxBodyBytes: s.webhook.maxBodyBytes ?? 64 * 1024,
       },
       mapping: s.mapping,
