@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Source } from '../sources/source.js';
 import type { ApiToken, GrantFilter, Store } from '../store/store.js';
+import { OPENAPI } from './openapi.js';
 import { checkToken, hasScope, type Scope } from './tokens.js';
 
 export interface AppDeps {
@@ -57,6 +58,9 @@ export function createApp(d: AppDeps): express.Express {
   app.get('/readyz', async (_req, res) => {
     const why = await d.notReady();
     res.status(why ? 503 : 200).json(why ? { status: 'not ready', reason: why } : { status: 'ready' });
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(OPENAPI);
   });
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());

@@ -151,5 +151,7 @@ describe('daemon end to end on loopback (SQLite file, http target over real HTTP
     expect((await fetch(`${t.daemon.url}/readyz`)).status).to.equal(200);
     const m = await (await fetch(`${t.daemon.url}/metrics`)).text();
     expect(m).to.match(/wogate_hooks_total/);
+    const api = (await (await fetch(`${t.daemon.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(api.paths)).to.include.members(['/v1/hooks/{sourceId}', '/v1/grants', '/v1/grants/{id}/revoke', '/v1/explain']);
   });
 });

@@ -1,0 +1,69 @@
+/** The HTTP contract, served at /openapi.json. Kept beside the routes it describes. */
+const error = { $ref: '#/components/responses/Error' };
+const bearer = [{ apiToken: [] }];
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: { title: 'wogate', version: '1', description: 'Vendor access only while an approved work order says so.' },
+  components: {
+    securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'wgt_… token from `wogate token create`' } },
+    responses: {
+      Error: {
+        description: 'An error with a stable code',
+        content: { 'application/json': { schema: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } } } } },
+      },
+    },
+  },
+  paths: {
+    '/v1/hooks/{sourceId}': {
+      post: {
+        summary: 'Receive a CMMS webhook (Standard Webhooks signature)',
+        parameters: [
+          { name: 'sourceId', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'webhook-id', in: 'header', required: true, schema: { type: 'string' } },
+          { name: 'webhook-timestamp', in: 'header', required: true, schema: { type: 'string' } },
+          { name: 'webhook-signature', in: 'header', required: true, schema: { type: 'string' } },
+        ],
+        requestBody: { required: true, content: { 'application/json': {} } },
+        responses: { '202': { description: 'stored' }, '400': error, '401': error, '404': error, '409': error, '413': error },
+      },
+    },
+    '/v1/grants': {
+      get: {
+        summary: 'List grants (scope grants:read)',
+        security: bearer,
+        parameters: ['state', 'order', 'vendor'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
+        responses: { '200': { description: '{ grants: Grant[] }' }, '400': error, '401': error, '403': error },
+      },
+    },
+    '/v1/grants/{id}': {
+      get: { summary: 'One grant (scope grants:read)', security: bearer, responses: { '200': { description: '{ grant }' }, '401': error, '403': error, '404': error } },
+    },
+    '/v1/grants/{id}/revoke': {
+      post: {
+        summary: 'Revoke now and keep it off (scope grants:revoke)',
+        security: bearer,
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } },
+        responses: { '200': { description: '{ grant }' }, '400': error, '401': error, '403': error, '404': error },
+      },
+    },
+    '/v1/explain': {
+      get: {
+        summary: 'Desired grants and denials with reasons (scope explain)',
+        security: bearer,
+        parameters: [
+          { name: 'order', in: 'query', schema: { type: 'string' }, description: '<source>/<id>' },
+          { name: 'at', in: 'query', schema: { type: 'string', format: 'date-time' } },
+        ],
+        responses: { '200': { description: '{ at, grants, denials, nextChangeAt }' }, '400': error, '401': error, '403': error, '404': error },
+      },
+    },
+    '/v1/audit/verify': {
+      get: { summary: 'Verify the audit hash chain (scope audit:read)', security: bearer, responses: { '200': { description: '{ ok, count } or { ok: false, seq, problem }' }, '401': error, '403': error } },
+    },
+    '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'ok' } } } },
+    '/readyz': { get: { summary: 'Readiness: a reconcile pass finished recently', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
+    '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
+    '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+  },
+} as const;
