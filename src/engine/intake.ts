@@ -98,7 +98,7 @@ export class Intake {
       },
     });
     if (ev.denials.length > 0) {
-      this.o.log.info('order evaluated: some access denied', { order: orderKey(order), status: order.status, grants: ev.grants.length, denials: ev.denials.map((d) => `${d.code}: ${d.reason}`) });
+      this.o.log.info('order evaluated: some access denied', { order: orderKey(order), status: order.status, grants: ev.grants.length, denials: ev.denials.map((d) => `${[d.technicianId, d.assetId].filter(Boolean).join(' -> ') || 'order'}: ${d.code}: ${d.reason}`) });
     } else {
       this.o.log.info('order evaluated', { order: orderKey(order), status: order.status, grants: ev.grants.length });
     }

@@ -33,7 +33,8 @@ describe('daemon end to end on loopback (SQLite file, http target over real HTTP
   it('provisions an approved order on the target and revokes it when the order is closed', async () => {
     const res = await t.hook(order('WO-100', 'APPR'));
     expect(res.status).to.equal(202);
-    await until(() => t.gateway.open.size === 2, 'two grants open on the gateway');
+    await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).length === 2, 'two grants active');
+    expect(t.gateway.open.size).to.equal(2);
     const grants = await t.daemon.runtime.store.listGrants({ states: ['active'] });
     expect(grants.map((g) => g.assetId).sort()).to.deep.equal(['HMI-FLT-01', 'PLC-CL2-01'].sort());
     const put = t.gateway.requests.find((r) => r.method === 'PUT');
@@ -117,7 +118,7 @@ describe('daemon end to end on loopback (SQLite file, http target over real HTTP
 
     it('lists grants, explains an order, and revokes a grant that then stays off', async () => {
       await t.hook(order('WO-7', 'APPR'));
-      await until(() => t.gateway.open.size === 2, 'two grants open');
+      await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).length === 2, 'two grants active');
       const tok = await token(['grants:read', 'grants:revoke', 'explain']);
       const list = (await (await get('/v1/grants?state=active', tok)).json()) as { grants: { id: string; assetId: string }[] };
       expect(list.grants).to.have.length(2);
