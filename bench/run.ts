@@ -132,8 +132,8 @@ async function daemon(dir: string, orders: number) {
   const source = new GenericSource({ id: 'cmms', secrets: [SECRET], toleranceSeconds: 300, maxBodyBytes: 65536, mapping: mapping as never });
   const sources = new Map([['cmms', source]]);
   const reconciler = new Reconciler({ store, targets: new Map([['fw', fw]]), audit, log: silentLogger, metrics, clock, random: Math.random, world: () => w, retry: { baseMs: 1000, maxMs: 60_000, alertAfter: 5 }, lookbackMs: 86_400_000 });
-  const scheduler = new Scheduler({ reconcile: () => reconciler.reconcile(), clock, log: silentLogger, fullReconcileMs: 3_600_000, debounceMs: 0 });
-  const intake = new Intake({ store, sources, audit, log: silentLogger, metrics, clock, world: () => w, onChange: () => scheduler.trigger('change') });
+  const scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock, log: silentLogger, fullReconcileMs: 3_600_000, debounceMs: 0 });
+  const intake = new Intake({ store, sources, audit, log: silentLogger, metrics, clock, world: () => w, onChange: (keys) => scheduler.trigger('change', keys) });
   const app = createApp({ store, sources, reconciler, audit, log: silentLogger, metrics, clock, world: () => w, onHookStored: () => void intake.drain(), notReady: async () => null });
   return { store, fw, reconciler, scheduler, intake, app };
 }

@@ -90,7 +90,7 @@ export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.en
   return new Map(config.targets.filter((t) => t.enabled).map((t) => [t.id, buildTarget(t, config, env)]));
 }
 
-export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: () => void) {
+export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void) {
   const reconciler = new Reconciler({
     store: rt.store,
     targets,

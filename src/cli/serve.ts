@@ -47,8 +47,8 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   }
 
   let scheduler: Scheduler | undefined;
-  const { reconciler, intake } = buildEngine(rt, targets, sources, () => scheduler?.trigger('orders changed'));
-  scheduler = new Scheduler({ reconcile: () => reconciler.reconcile(), clock: rt.clock, log, fullReconcileMs: config.engine.fullReconcileMs, debounceMs: 20 });
+  const { reconciler, intake } = buildEngine(rt, targets, sources, (keys) => scheduler?.trigger('orders changed', keys));
+  scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock: rt.clock, log, fullReconcileMs: config.engine.fullReconcileMs, debounceMs: 20 });
   const replayed = await reconciler.replayJournal();
   if (replayed) log.warn(`journal: ${replayed} interrupted target call(s) will be redone`);
 

@@ -14,8 +14,8 @@ export interface IntakeOptions {
   readonly metrics: Metrics;
   readonly clock: () => Date;
   readonly world: () => World;
-  /** Called when stored orders changed, so the reconciler looks again. */
-  readonly onChange: () => void;
+  /** Called with the orders whose stored state changed, so the reconciler looks at them again. */
+  readonly onChange: (orderKeys: string[]) => void;
 }
 
 /**
@@ -40,9 +40,12 @@ export class Intake {
         let batch: HookEvent[];
         do {
           batch = await this.o.store.pendingHookEvents(100);
-          let changed = false;
-          for (const ev of batch) changed = (await this.process(ev)) || changed;
-          if (changed) this.o.onChange();
+          const changed = new Set<string>();
+          for (const ev of batch) {
+            const key = await this.process(ev);
+            if (key) changed.add(key);
+          }
+          if (changed.size > 0) this.o.onChange([...changed]);
         } while (batch.length === 100);
       } while (this.again);
     })().finally(() => {
@@ -51,7 +54,8 @@ export class Intake {
     return this.draining;
   }
 
-  private async process(ev: HookEvent): Promise<boolean> {
+  /** Returns the order's key when its stored state changed. */
+  private async process(ev: HookEvent): Promise<string | undefined> {
     const source = this.o.sources.get(ev.source);
     const delivery = { webhookId: ev.webhookId, eventTime: ev.eventTime };
     try {
@@ -67,17 +71,18 @@ export class Intake {
       });
       if (result === 'stale') {
         this.o.log.info('older revision of an order ignored', { order: orderKey(order), revision: order.revision });
-        return false;
+        return undefined;
       }
-      if (result !== 'unchanged') await this.auditDecision(order);
-      return result !== 'unchanged';
+      if (result === 'unchanged') return undefined;
+      await this.auditDecision(order);
+      return orderKey(order);
     } catch (e) {
       const error = e instanceof Error ? e.message : String(e);
       await this.o.store.finishHookEvent(ev.seq, 'rejected', error);
       this.o.metrics.hooks.inc({ source: ev.source, outcome: 'rejected_after_store' });
       this.o.log.warn('stored webhook could not be turned into a work order', { source: ev.source, webhookId: ev.webhookId, code: isWogateError(e) ? e.code : 'INTERNAL', error });
       await this.o.audit.append({ actor: `source:${ev.source}`, action: 'hook.rejected', subject: ev.webhookId, details: { error } });
-      return false;
+      return undefined;
     }
   }
 

@@ -34,6 +34,8 @@ export interface ReconcileSummary {
   readonly updated: number;
   readonly revoked: number;
   readonly failed: number;
+  /** True when the pass covered only some orders: its nextWakeAt says nothing about the rest. */
+  readonly scoped?: boolean;
   readonly nextWakeAt?: Date;
 }
 
@@ -44,7 +46,8 @@ export interface ReconcileSummary {
  */
 export class Reconciler {
   private running: Promise<ReconcileSummary> | undefined;
-  private again = false;
+  private wantFull = false;
+  private readonly wantOrders = new Set<string>();
 
   constructor(private readonly o: ReconcilerOptions) {}
 
@@ -54,18 +57,25 @@ export class Reconciler {
     return evaluate(orders, register, policySet, now);
   }
 
-  /** Runs one pass; calls made while a pass runs fold into one more pass after it. */
-  reconcile(): Promise<ReconcileSummary> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
+  /**
+   * Runs a pass over every live order, or only over `orderKeys` when an event said which orders
+   * changed: a grant belongs to exactly one order, so a scoped pass decides those orders exactly as
+   * a full one would, at a cost that does not grow with everything else wogate holds. Calls made
+   * while a pass runs fold into the passes after it; the promise settles when they are done.
+   */
+  reconcile(orderKeys?: readonly string[]): Promise<ReconcileSummary> {
+    if (orderKeys) for (const k of orderKeys) this.wantOrders.add(k);
+    else this.wantFull = true;
+    if (this.running) return this.running;
     const run = async (): Promise<ReconcileSummary> => {
-      let summary: ReconcileSummary;
-      do {
-        this.again = false;
-        summary = await this.pass();
-      } while (this.again);
+      let summary: ReconcileSummary = { provisioned: 0, updated: 0, revoked: 0, failed: 0 };
+      while (this.wantFull || this.wantOrders.size > 0) {
+        const full = this.wantFull;
+        const keys = [...this.wantOrders];
+        this.wantFull = false;
+        this.wantOrders.clear();
+        summary = full ? await this.pass() : await this.pass(keys);
+      }
       return summary;
     };
     this.running = run().finally(() => {
@@ -74,11 +84,27 @@ export class Reconciler {
     return this.running;
   }
 
-  private async pass(): Promise<ReconcileSummary> {
+  private async pass(orderKeys?: readonly string[]): Promise<ReconcileSummary> {
     const end = this.o.metrics.reconcileSeconds.startTimer();
     const now = this.o.clock();
-    const evaluation = await this.evaluation(now);
-    const actual = await this.o.store.listGrants({ states: ['pending', 'active', 'revoking'] });
+    const liveStates = ['pending', 'active', 'revoking'] as const;
+    let evaluation: Evaluation;
+    let actual: Grant[];
+    if (orderKeys) {
+      const orders = [];
+      actual = [];
+      for (const key of orderKeys) {
+        const slash = key.indexOf('/');
+        const order = await this.o.store.getOrder(key.slice(0, slash), key.slice(slash + 1));
+        if (order) orders.push(order);
+        actual.push(...(await this.o.store.listGrants({ orderKey: key, states: liveStates })));
+      }
+      const { policySet, register } = this.o.world();
+      evaluation = evaluate(orders, register, policySet, now);
+    } else {
+      evaluation = await this.evaluation(now);
+      actual = await this.o.store.listGrants({ states: liveStates });
+    }
     const actions = plan(evaluation, actual, now, await this.o.store.blockedKeys());
     const counts = { provisioned: 0, updated: 0, revoked: 0, failed: 0 };
     for (const action of actions) {
@@ -88,11 +114,16 @@ export class Reconciler {
       else if (action.kind === 'update') counts.updated++;
       else counts.revoked++;
     }
-    const live = await this.o.store.listGrants({ states: ['pending', 'active', 'revoking'] });
-    for (const s of ['pending', 'active', 'revoking'] as const) this.o.metrics.grants.set({ state: s }, live.filter((g) => g.state === s).length);
+    let live: Grant[];
+    if (orderKeys) {
+      live = (await Promise.all(orderKeys.map((key) => this.o.store.listGrants({ orderKey: key, states: liveStates })))).flat();
+    } else {
+      live = await this.o.store.listGrants({ states: liveStates });
+      for (const s of liveStates) this.o.metrics.grants.set({ state: s }, live.filter((g) => g.state === s).length);
+    }
     end();
     const wake = nextWake(evaluation, live);
-    return wake ? { ...counts, nextWakeAt: wake } : counts;
+    return { ...counts, scoped: orderKeys !== undefined, ...(wake ? { nextWakeAt: wake } : {}) };
   }
 
   /** Journals the intent, calls the target, journals the outcome. Returns false when the call failed. */

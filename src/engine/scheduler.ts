@@ -5,7 +5,7 @@ import type { ReconcileSummary } from './reconciler.js';
 const MAX_TIMER_MS = 2_147_483_647;
 
 export interface SchedulerOptions {
-  readonly reconcile: () => Promise<ReconcileSummary>;
+  readonly reconcile: (orderKeys?: readonly string[]) => Promise<ReconcileSummary>;
   readonly clock: () => Date;
   readonly log: Logger;
   /** A full pass at least this often, whatever the timers say. */
@@ -20,6 +20,9 @@ export interface SchedulerOptions {
  */
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
+  private armedAt: number | undefined;
+  private pendingFull = false;
+  private readonly pendingOrders = new Set<string>();
   private periodic: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private stopped = true;
@@ -40,12 +43,18 @@ export class Scheduler {
     clearInterval(this.periodic);
   }
 
-  /** Something changed: reconcile soon. */
-  trigger(reason: string): void {
-    if (this.stopped || this.debounce) return;
+  /** Something changed: reconcile soon, only the named orders when the caller knows which. */
+  trigger(reason: string, orderKeys?: readonly string[]): void {
+    if (this.stopped) return;
+    if (orderKeys) for (const k of orderKeys) this.pendingOrders.add(k);
+    else this.pendingFull = true;
+    if (this.debounce) return;
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
-      void this.run(reason);
+      const keys = this.pendingFull ? undefined : [...this.pendingOrders];
+      this.pendingFull = false;
+      this.pendingOrders.clear();
+      void this.run(reason, keys);
     }, this.o.debounceMs ?? 0);
   }
 
@@ -54,13 +63,15 @@ export class Scheduler {
     return this.lastPass;
   }
 
-  async run(reason: string): Promise<void> {
+  async run(reason: string, orderKeys?: readonly string[]): Promise<void> {
     if (this.stopped) return;
     try {
-      const s = await this.o.reconcile();
-      this.lastPass = this.o.clock();
+      const s = await this.o.reconcile(orderKeys);
+      if (!s.scoped) this.lastPass = this.o.clock();
       if (s.provisioned + s.updated + s.revoked + s.failed > 0) this.o.log.debug('reconciled', { reason, ...s });
-      this.arm(s.nextWakeAt);
+      // A scoped pass knows only its own orders: it may bring the timer forward, never push it back.
+      if (!s.scoped) this.arm(s.nextWakeAt);
+      else if (s.nextWakeAt && (this.armedAt === undefined || s.nextWakeAt.getTime() < this.armedAt)) this.arm(s.nextWakeAt);
     } catch (e) {
       // The store itself failed. Keep the periodic pass; grants still carry native expiry where targets support it.
       this.o.log.error('reconcile pass failed', { reason, error: e instanceof Error ? e.message : String(e) });
@@ -71,7 +82,9 @@ export class Scheduler {
   private arm(at: Date | undefined): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.armedAt = undefined;
     if (this.stopped || !at) return;
+    this.armedAt = at.getTime();
     // A few ms past the instant, so the pass sees the window as ended; never a hot loop.
     const delay = Math.min(MAX_TIMER_MS, Math.max(10, at.getTime() - this.o.clock().getTime() + 5));
     this.timer = setTimeout(() => void this.run('timer'), delay);
