@@ -46,9 +46,9 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     log.info('target ready', { target: t.id, kind: t.kind, nativeExpiry: t.nativeExpiry });
   }
 
-  let scheduler: Scheduler | undefined;
-  const { reconciler, intake } = buildEngine(rt, targets, sources, (keys) => scheduler?.trigger('orders changed', keys));
-  scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock: rt.clock, log, fullReconcileMs: config.engine.fullReconcileMs, debounceMs: 20 });
+  // The intake's callback runs only after start, when `scheduler` exists.
+  const { reconciler, intake } = buildEngine(rt, targets, sources, (keys) => scheduler.trigger('orders changed', keys));
+  const scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock: rt.clock, log, fullReconcileMs: config.engine.fullReconcileMs, debounceMs: 20 });
   const replayed = await reconciler.replayJournal();
   if (replayed) log.warn(`journal: ${replayed} interrupted target call(s) will be redone`);
 
@@ -64,7 +64,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     world: () => rt.world(),
     onHookStored: drain,
     notReady: async () => {
-      const last = scheduler?.lastPassAt();
+      const last = scheduler.lastPassAt();
       if (!last) return 'no reconcile pass has completed yet';
       if (rt.clock().getTime() - last.getTime() > 3 * config.engine.fullReconcileMs) return `last reconcile pass finished at ${last.toISOString()}`;
       return null;
@@ -84,7 +84,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   await scheduler.start();
   drain();
   const healthy = () => {
-    const last = scheduler?.lastPassAt();
+    const last = scheduler.lastPassAt();
     return last !== undefined && rt.clock().getTime() - last.getTime() <= 3 * config.engine.fullReconcileMs;
   };
   const notify = startSystemdNotify(env, log, healthy);
@@ -113,7 +113,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
         for (const w of warnings) log.warn(w);
         log.info('policies and register reloaded', { policies: rt.world().policySet.policies.length });
         void rt.audit.append({ actor: 'operator', action: 'policy.reloaded', subject: config.policies.dir, details: { warnings } });
-        scheduler?.trigger('reload');
+        scheduler.trigger('reload');
       } catch (e) {
         log.error('reload refused; keeping the last good policies and register', { error: e instanceof Error ? e.message : String(e) });
         void rt.audit.append({ actor: 'operator', action: 'policy.reload_refused', subject: config.policies.dir, details: { error: e instanceof Error ? e.message : String(e) } });
@@ -125,7 +125,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       notify.stop();
       clearInterval(prune);
       demo?.stop();
-      scheduler?.stop();
+      scheduler.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await intake.drain().catch(() => undefined);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseDuration, WogateError, type CanonicalStatus, type OrderType } from '../domain/index.js';
 import type { FieldMapping } from '../sources/mapping.js';
-import { parseYamlText, validateWith } from './schema.js';
+import { parseYaml, parseYamlText, validateWith } from './schema.js';
 
 export interface SourceConfig {
   readonly id: string;
@@ -94,10 +94,11 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   } catch (e) {
     throw new WogateError('CONFIG_INVALID', `${file}: cannot read config file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { file });
   }
-  const raw = (parseYamlText(text, file, 'CONFIG_INVALID') ?? {}) as Record<string, unknown>;
+  const { data, locate } = parseYaml(text, file, 'CONFIG_INVALID');
+  const raw = (data ?? {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new WogateError('CONFIG_INVALID', `${file}: the top level must be a mapping`, { file });
   applyEnvOverrides(raw, env, file);
-  validateWith(SCHEMA, raw, file, 'CONFIG_INVALID');
+  validateWith(SCHEMA, raw, file, 'CONFIG_INVALID', locate);
   return normalise(raw as unknown as RawConfig, path.resolve(file));
 }
 

@@ -226,5 +226,6 @@ function networkResources(ent: Entitlement, tech: Technician, asset: Asset): (Ne
 }
 
 function iso(d: Date): string {
-  return d.toISOString();
+  // An invalid date must become a denial reason, not an exception that stops every order's evaluation.
+  return Number.isNaN(d.getTime()) ? 'an invalid date' : d.toISOString();
 }

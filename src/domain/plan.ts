@@ -26,7 +26,9 @@ export function plan(evaluation: Evaluation, actual: readonly Grant[], now: Date
     const waiting = g.nextAttemptAt !== undefined && g.nextAttemptAt.getTime() > t;
     const desired = due.get(g.key);
     if (g.state === 'revoking' || !desired) {
-      if (!waiting) actions.push({ kind: 'revoke', grant: g, reason: g.revokeReason ?? revokeReason(g, evaluation, t) });
+      // Only a revoke that itself failed waits out its backoff; access that is no longer allowed
+      // is taken away now, whatever an earlier provision or update's retry schedule says.
+      if (!(waiting && g.state === 'revoking')) actions.push({ kind: 'revoke', grant: g, reason: g.revokeReason ?? revokeReason(g, evaluation, t, blocked) });
       continue;
     }
     if (waiting) continue;
@@ -41,7 +43,8 @@ export function plan(evaluation: Evaluation, actual: readonly Grant[], now: Date
   return actions.sort((a, b) => rank[a.kind] - rank[b.kind]);
 }
 
-function revokeReason(g: Grant, evaluation: Evaluation, t: number): string {
+function revokeReason(g: Grant, evaluation: Evaluation, t: number, blocked: ReadonlySet<string>): string {
+  if (blocked.has(g.key)) return 'blocked by an operator';
   if (t >= g.validUntil.getTime()) return `window ended at ${g.validUntil.toISOString()}`;
   const denial = evaluation.denials.find((d) => matchesGrant(d, g));
   if (denial) return `${denial.code}: ${denial.reason}`;

@@ -175,8 +175,9 @@ export class Reconciler {
       const message = e instanceof Error ? e.message : String(e);
       const retryable = !(e instanceof TargetError) || e.retryable;
       const retryAfter = e instanceof TargetError && typeof e.details?.retryAfterMs === 'number' ? e.details.retryAfterMs : 0;
-      // Non-retryable failures still come back at the slowest pace: a revoke is never dropped.
-      const delay = Math.max(retryAfter, retryable ? backoffDelay(grant.attempts, this.o.retry, this.o.random) : this.o.retry.maxMs);
+      // Non-retryable failures still come back at the slowest pace (a revoke is never dropped); a
+      // target's Retry-After is honoured up to that pace, never beyond.
+      const delay = Math.min(this.o.retry.maxMs, Math.max(retryAfter, retryable ? backoffDelay(grant.attempts, this.o.retry, this.o.random) : this.o.retry.maxMs));
       const after: Grant = { ...grant, lastError: message, nextAttemptAt: new Date(done.getTime() + delay), updatedAt: done };
       await store.journalOutcome(journalId, 'failed', after, done, message);
       this.o.metrics.actions.inc({ target: grant.targetId, action: op, outcome: 'failed' });

@@ -114,9 +114,11 @@ export class SqliteStore implements Store {
       where.push(`state IN (${filter.states.map(() => '?').join(',')})`);
       args.push(...filter.states);
     }
-    if (filter.orderKey !== undefined) (where.push('order_key = ?'), args.push(filter.orderKey));
-    if (filter.vendorId !== undefined) (where.push('vendor_id = ?'), args.push(filter.vendorId));
-    if (filter.targetId !== undefined) (where.push('target_id = ?'), args.push(filter.targetId));
+    for (const [column, value] of [['order_key', filter.orderKey], ['vendor_id', filter.vendorId], ['target_id', filter.targetId]] as const) {
+      if (value === undefined) continue;
+      where.push(`${column} = ?`);
+      args.push(value);
+    }
     const sql = `SELECT data FROM grants ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id`;
     return (this.db.prepare(sql).all(...args) as Row[]).map((r) => grantFromJson(String(r.data)));
   }

@@ -13,9 +13,13 @@ import { tmpDir } from './world.js';
 export { REPO } from './paths.js';
 import { REPO } from './paths.js';
 
+// The example config as parsed YAML: tests reach into it freely.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Cfg = Record<string, any>;
+
 /** The example config with absolute paths into the repo, a temp store, demo off, and overrides. */
-export function exampleConfig(dir: string, edit: (c: Record<string, any>) => void = () => undefined): string {
-  const c = YAML.parse(fs.readFileSync(path.join(REPO, 'config/wogate.example.yaml'), 'utf8')) as Record<string, any>;
+export function exampleConfig(dir: string, edit: (c: Cfg) => void = () => undefined): string {
+  const c = YAML.parse(fs.readFileSync(path.join(REPO, 'config/wogate.example.yaml'), 'utf8')) as Cfg;
   c.store.path = path.join(dir, 'wogate.db');
   c.policies.dir = path.join(REPO, 'policies');
   c.register.assets = path.join(REPO, 'config/assets.example.yaml');
@@ -69,7 +73,7 @@ export interface TestDaemon {
 }
 
 /** A real daemon on loopback: example policies and registers, an http target against a recording gateway. */
-export async function startDaemon(opts: { log?: Logger; edit?: (c: Record<string, any>) => void } = {}): Promise<TestDaemon> {
+export async function startDaemon(opts: { log?: Logger; edit?: (c: Cfg) => void } = {}): Promise<TestDaemon> {
   const dir = tmpDir();
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   const gateway = await recordingGateway();

@@ -9,6 +9,7 @@ import { Scheduler } from '../../src/engine/scheduler.js';
 import { silentLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { until } from '../helpers/daemon.js';
 import { MemoryTarget } from '../helpers/memory-target.js';
 import { order, policySet, register, rule, tmpDir } from '../helpers/world.js';
 
@@ -186,6 +187,17 @@ describe('engine: reconciler against a real SQLite file', () => {
     expect(actions).to.include('grant.revoke_requested');
   });
 
+  it('a scoped pass acts on the named order only, and decides it as a full pass would', async () => {
+    await h.store.upsertOrder(order({ id: 'A', assetIds: ['PLC-1'] }, h.clock.now), h.clock.now);
+    await h.store.upsertOrder(order({ id: 'B', assetIds: ['HMI-1'] }, h.clock.now), h.clock.now);
+    const s = await h.rec.reconcile(['cmms/A']);
+    expect(s).to.include({ provisioned: 1, scoped: true });
+    expect((await h.store.listGrants({ states: ['active'] })).map((g) => g.orderId)).to.deep.equal(['A']);
+    await h.store.upsertOrder(order({ id: 'A', assetIds: ['PLC-1'], status: 'closed', revision: '2' }, h.clock.now), h.clock.now);
+    expect(await h.rec.reconcile(['cmms/A', 'cmms/missing'])).to.include({ revoked: 1, provisioned: 0 });
+    expect((await h.rec.reconcile()).provisioned, 'the full pass still finds B').to.equal(1);
+  });
+
   it('revokes grants whose rule was removed from policy on the next pass', async () => {
     await h.store.upsertOrder(order({}, h.clock.now), h.clock.now);
     await h.rec.reconcile();
@@ -269,6 +281,34 @@ describe('engine: crash between intent and outcome', () => {
 });
 
 describe('engine: expiry scheduler', () => {
+  it('keeps the earliest expiry timer when a scoped pass for a later order runs', async function () {
+    this.timeout(15_000);
+    const dir = tmpDir();
+    const h = harness(path.join(dir, 'w.db'));
+    await h.store.migrate();
+    const realNow = () => new Date();
+    const rec = new Reconciler({
+      store: h.store, targets: new Map([['fw', h.fw]]), audit: new AuditLog(h.store, realNow), log: silentLogger, metrics: createMetrics(),
+      clock: realNow, random: () => 0.5, world: () => ({ policySet: policySet(), register }), retry: { baseMs: 1000, maxMs: 60_000, alertAfter: 3 }, lookbackMs: 86_400_000,
+    });
+    const start = new Date();
+    const soon = order({ id: 'SOON', assetIds: ['PLC-1'], window: { start: new Date(start.getTime() - 1000), end: new Date(start.getTime() + 1200) } }, start);
+    await h.store.upsertOrder(soon, start);
+    const sched = new Scheduler({ reconcile: (k) => rec.reconcile(k), clock: realNow, log: silentLogger, fullReconcileMs: 3_600_000 });
+    try {
+      await sched.start();
+      await h.store.upsertOrder(order({ id: 'LATER', assetIds: ['HMI-1'] }, start), start);
+      await sched.run('test', ['cmms/LATER']);
+      expect(h.fw.open.size).to.equal(2);
+      await until(() => h.fw.open.size === 1, 'SOON revoked at its end', 5000);
+      expect([...h.fw.open.values()].map((g) => g.orderId)).to.deep.equal(['LATER']);
+    } finally {
+      sched.stop();
+      await h.store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('revokes a grant within a second of validUntil, without waiting for the periodic pass', async function () {
     this.timeout(15_000);
     const dir = tmpDir();

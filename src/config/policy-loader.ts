@@ -1,0 +1,221 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  isWogateError,
+  parseDuration,
+  WogateError,
+  type CanonicalStatus,
+  type Criticality,
+  type Entitlement,
+  type OrderType,
+  type Policy,
+  type PolicySet,
+  type Rule,
+  type RuleMatch,
+} from '../domain/index.js';
+import { byPosition, formatProblem, parseYaml, problemsError, schemaProblems, type Locate, type Problem } from './schema.js';
+
+const SCHEMA = 'policy.schema.json';
+const HOUR = 3_600_000;
+const LIMITS = { leadTime: 24 * HOUR, grace: 24 * HOUR, maxDuration: 30 * 24 * HOUR } as const;
+const LIMIT_TEXT = { leadTime: '24h', grace: '24h', maxDuration: '30d' } as const;
+
+/**
+ * Statuses a rule may list but almost never should: access would outlive the work, or begin
+ * before anyone looked at the order. Allowed, because a site may have its reasons, but said out loud.
+ */
+const RISKY_STATUSES: Partial<Record<CanonicalStatus, string>> = {
+  draft: 'access would start before the order is even submitted for approval',
+  completed: 'access would continue after the work is over',
+  closed: 'access would continue after the work is over',
+  cancelled: 'access would continue for work that was called off',
+};
+
+export interface PolicyLoadOptions {
+  /** Target ids from the config; when given, a rule granting on any other target is an error. */
+  readonly knownTargets?: ReadonlySet<string>;
+}
+
+interface RawRule {
+  id: string;
+  description?: string;
+  match: RuleMatch;
+  require: { statuses: CanonicalStatus[]; minApprovals?: number; leadTime?: string; grace?: string; maxDuration: string };
+  grant: { type?: 'network'; target: string; ports?: number[] }[];
+}
+interface RawPolicy {
+  metadata: { name: string; description?: string };
+  rules: RawRule[];
+}
+
+interface Checked {
+  readonly policy?: Policy;
+  readonly problems: Problem[];
+  readonly warnings: string[];
+  readonly locate?: Locate;
+}
+
+/**
+ * Every *.yaml and *.yml file directly in `dir`, in file-name order (so evaluation order does not
+ * depend on the file system). Throws POLICY_INVALID listing every problem in every file.
+ */
+export function loadPolicies(dir: string, opts: PolicyLoadOptions = {}): { policySet: PolicySet; warnings: string[] } {
+  let names: string[];
+  try {
+    names = fs
+      .readdirSync(dir, { withFileTypes: true })
+      // Dot files are editor backups and lock files, not policies someone meant to deploy.
+      .filter((e) => !e.isDirectory() && /\.ya?ml$/.test(e.name) && !e.name.startsWith('.'))
+      .map((e) => e.name)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  } catch (e) {
+    throw new WogateError('POLICY_INVALID', `${dir}: cannot read the policy directory: ${errno(e)}`, { file: dir, errors: [{ path: '', message: `cannot read: ${errno(e)}` }] });
+  }
+  if (names.length === 0) {
+    return { policySet: { policies: [] }, warnings: [`no policies: everything is denied (${dir} has no *.yaml or *.yml files)`] };
+  }
+
+  const policies: Policy[] = [];
+  const warnings: string[] = [];
+  const problems: Problem[] = [];
+  const firstFileFor = new Map<string, string>();
+  for (const name of names) {
+    const file = path.join(dir, name);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      problems.push({ file, path: '', message: `cannot read: ${errno(e)}` });
+      continue;
+    }
+    const checked = check(text, file, opts);
+    const own = [...checked.problems];
+    const policy = checked.policy;
+    if (policy) {
+      const first = firstFileFor.get(policy.name);
+      if (first !== undefined) {
+        own.push(at(checked.locate, '/metadata/name', `policy name "${policy.name}" is already used by ${first}; names must be unique across files`));
+      } else firstFileFor.set(policy.name, file);
+    }
+    problems.push(...own.map((p) => ({ ...p, file })));
+    warnings.push(...checked.warnings);
+    if (policy && own.length === 0) policies.push(policy);
+  }
+  if (problems.length > 0) throw combined(dir, problems);
+  return { policySet: { policies }, warnings };
+}
+
+/** One policy file's text; `file` is used in messages. Throws POLICY_INVALID listing every problem. */
+export function loadPolicyText(text: string, file: string, opts: PolicyLoadOptions = {}): Policy {
+  return checkPolicyText(text, file, opts).policy;
+}
+
+/** loadPolicyText, with the warnings about risky but valid rules. */
+export function checkPolicyText(text: string, file: string, opts: PolicyLoadOptions = {}): { policy: Policy; warnings: string[] } {
+  const checked = check(text, file, opts);
+  if (checked.problems.length > 0 || !checked.policy) throw problemsError('POLICY_INVALID', file, checked.problems);
+  return { policy: checked.policy, warnings: checked.warnings };
+}
+
+function check(text: string, file: string, opts: PolicyLoadOptions): Checked {
+  let data: unknown;
+  let locate: Locate;
+  try {
+    ({ data, locate } = parseYaml(text, file, 'POLICY_INVALID'));
+  } catch (e) {
+    if (isWogateError(e, 'POLICY_INVALID')) return { problems: [...((e.details?.errors as Problem[] | undefined) ?? [])], warnings: [] };
+    throw e;
+  }
+  const schemaErrors = schemaProblems(SCHEMA, data, locate);
+  const problems: Problem[] = [...schemaErrors];
+  const warnings: string[] = [];
+  const raw = data as RawPolicy;
+  const rawRules: unknown = typeof raw === 'object' && raw !== null ? raw.rules : undefined;
+  // Rules the schema accepted are checked further even when others are broken, so one run
+  // reports everything wrong with the file.
+  const wellFormed = (i: number) => !schemaErrors.some((p) => p.path === `/rules/${i}` || p.path.startsWith(`/rules/${i}/`));
+  const ruleAt = new Map<string, number>();
+  const rules: Rule[] = [];
+  for (const [i, r] of (Array.isArray(rawRules) ? (rawRules as RawRule[]) : []).entries()) {
+    if (!wellFormed(i)) continue;
+    const base = `/rules/${i}`;
+    const seen = ruleAt.get(r.id);
+    if (seen !== undefined) problems.push(at(locate, `${base}/id`, `duplicate rule id "${r.id}" (first at /rules/${seen}/id)`));
+    else ruleAt.set(r.id, i);
+
+    const ms = (key: keyof typeof LIMITS, value: string | undefined): number => {
+      const where = `${base}/require/${key}`;
+      const n = value === undefined ? 0 : parseDuration(value, `${file}: ${where}`);
+      if (n > LIMITS[key]) problems.push(at(locate, where, `must be at most ${LIMIT_TEXT[key]} (got ${value})`));
+      if (key === 'maxDuration' && n <= 0) problems.push(at(locate, where, `must be more than 0 (got ${value}): a rule that grants no time grants nothing`));
+      return n;
+    };
+    const require = {
+      statuses: r.require.statuses,
+      minApprovals: r.require.minApprovals ?? 1,
+      leadTimeMs: ms('leadTime', r.require.leadTime),
+      graceMs: ms('grace', r.require.grace),
+      maxDurationMs: ms('maxDuration', r.require.maxDuration),
+    };
+
+    const grant: Entitlement[] = r.grant.map((g, j) => {
+      if (opts.knownTargets && !opts.knownTargets.has(g.target)) {
+        const known = [...opts.knownTargets].sort();
+        problems.push(at(locate, `${base}/grant/${j}/target`, `unknown target "${g.target}" (${known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured'})`));
+      }
+      return g.ports ? { type: 'network', target: g.target, ports: g.ports } : { type: 'network', target: g.target };
+    });
+
+    for (const status of r.require.statuses) {
+      const risk = RISKY_STATUSES[status];
+      if (risk) warnings.push(formatProblem(file, at(locate, `${base}/require/statuses`, `rule "${r.id}" allows status "${status}": ${risk}`)));
+    }
+    rules.push({ id: r.id, ...(r.description !== undefined ? { description: r.description } : {}), match: copyMatch(r.match), require, grant });
+  }
+  if (problems.length > 0) return { problems: problems.sort(byPosition), warnings, locate };
+  const policy: Policy = {
+    name: raw.metadata.name,
+    file,
+    ...(raw.metadata.description !== undefined ? { description: raw.metadata.description } : {}),
+    rules,
+  };
+  return { policy, problems: [], warnings, locate };
+}
+
+/** Only the keys the file set: an absent list means "any", so it must stay absent. */
+function copyMatch(m: RuleMatch): RuleMatch {
+  const out: {
+    vendors?: readonly string[];
+    sites?: readonly string[];
+    zones?: readonly string[];
+    assetClasses?: readonly string[];
+    criticality?: readonly Criticality[];
+    assets?: readonly string[];
+    orderTypes?: readonly OrderType[];
+  } = {};
+  if (m.vendors) out.vendors = [...m.vendors];
+  if (m.sites) out.sites = [...m.sites];
+  if (m.zones) out.zones = [...m.zones];
+  if (m.assetClasses) out.assetClasses = [...m.assetClasses];
+  if (m.criticality) out.criticality = [...m.criticality];
+  if (m.assets) out.assets = [...m.assets];
+  if (m.orderTypes) out.orderTypes = [...m.orderTypes];
+  return out;
+}
+
+function at(locate: Locate | undefined, pointer: string, message: string): Problem {
+  const pos = locate?.(pointer);
+  return pos ? { path: pointer, message, ...pos } : { path: pointer, message };
+}
+
+function combined(dir: string, problems: readonly Problem[]): WogateError {
+  const files = [...new Set(problems.map((p) => p.file as string))];
+  const first = files[0] as string;
+  if (files.length === 1) return problemsError('POLICY_INVALID', first, problems);
+  const lines = problems.map((p) => formatProblem(p.file as string, p));
+  return new WogateError('POLICY_INVALID', `${files.length} policy files in ${dir} are invalid (${lines.length} problems):\n  ${lines.join('\n  ')}`, { file: first, files, errors: problems });
+}
+
+function errno(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? String(e);
+}

@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import { makeRegister, WogateError, type Asset, type Criticality, type Endpoint, type Register, type Technician, type Vendor } from '../domain/index.js';
+import { byPosition, parseYaml, problemsError, schemaProblems, type Locate, type Problem } from './schema.js';
+
+const ASSETS = 'register.schema.json#/$defs/assetsFile';
+const VENDORS = 'register.schema.json#/$defs/vendorsFile';
+
+interface RawAsset {
+  id: string;
+  name?: string;
+  class: string;
+  criticality: Criticality;
+  site: string;
+  zone: string;
+  endpoints?: { address: string; ports: number[]; protocol?: 'tcp' | 'udp' }[];
+  badgeAreas?: string[];
+  pamTargets?: string[];
+  firmware?: string;
+}
+interface RawVendor {
+  id: string;
+  name?: string;
+  technicians: { id: string; name?: string; address?: string }[];
+}
+
+/** The asset register and the vendor register, each from its own YAML file. Throws REGISTER_INVALID naming file and path. */
+export function loadRegister(assetsFile: string, vendorsFile: string): Register {
+  return makeRegister(parseAssets(read(assetsFile), assetsFile), parseVendors(read(vendorsFile), vendorsFile));
+}
+
+/** The `assets:` file's text; `file` is used in messages. */
+export function parseAssets(text: string, file: string): Asset[] {
+  const { data, locate } = parseYaml(text, file, 'REGISTER_INVALID');
+  fail(file, schemaProblems(ASSETS, data, locate));
+  const raw = (data as { assets: RawAsset[] }).assets;
+  const problems: Problem[] = [];
+  const first = new Map<string, number>();
+  for (const [i, a] of raw.entries()) {
+    const seen = first.get(a.id);
+    if (seen !== undefined) problems.push(at(locate, `/assets/${i}/id`, `duplicate asset id "${a.id}" (first at /assets/${seen}/id)`));
+    else first.set(a.id, i);
+  }
+  fail(file, problems);
+  return raw.map(toAsset);
+}
+
+/** The `vendors:` file's text; `file` is used in messages. */
+export function parseVendors(text: string, file: string): Vendor[] {
+  const { data, locate } = parseYaml(text, file, 'REGISTER_INVALID');
+  fail(file, schemaProblems(VENDORS, data, locate));
+  const raw = (data as { vendors: RawVendor[] }).vendors;
+  const problems: Problem[] = [];
+  const vendorAt = new Map<string, number>();
+  // One address, one technician: the firewall cannot tell two people on one address apart.
+  const addressAt = new Map<string, string>();
+  for (const [i, v] of raw.entries()) {
+    const seen = vendorAt.get(v.id);
+    if (seen !== undefined) problems.push(at(locate, `/vendors/${i}/id`, `duplicate vendor id "${v.id}" (first at /vendors/${seen}/id)`));
+    else vendorAt.set(v.id, i);
+    const techAt = new Map<string, number>();
+    for (const [j, t] of v.technicians.entries()) {
+      const base = `/vendors/${i}/technicians/${j}`;
+      const seenTech = techAt.get(t.id);
+      if (seenTech !== undefined) {
+        problems.push(at(locate, `${base}/id`, `duplicate technician id "${t.id}" in vendor "${v.id}" (first at /vendors/${i}/technicians/${seenTech}/id)`));
+      } else techAt.set(t.id, j);
+      if (t.address === undefined) continue;
+      const owner = addressAt.get(t.address);
+      if (owner !== undefined) {
+        problems.push(at(locate, `${base}/address`, `address ${t.address} is already bound to another technician (${owner}); each technician needs an address of their own`));
+      } else addressAt.set(t.address, `${base}, "${v.id}/${t.id}"`);
+    }
+  }
+  fail(file, problems);
+  return raw.map(toVendor);
+}
+
+function toAsset(a: RawAsset): Asset {
+  const endpoints: Endpoint[] = (a.endpoints ?? []).map((e) => ({ address: e.address, ports: [...e.ports], protocol: e.protocol ?? 'tcp' }));
+  return {
+    id: a.id,
+    ...(a.name !== undefined ? { name: a.name } : {}),
+    class: a.class,
+    criticality: a.criticality,
+    site: a.site,
+    zone: a.zone,
+    endpoints,
+    ...(a.badgeAreas ? { badgeAreas: [...a.badgeAreas] } : {}),
+    ...(a.pamTargets ? { pamTargets: [...a.pamTargets] } : {}),
+    ...(a.firmware !== undefined ? { firmware: a.firmware } : {}),
+  };
+}
+
+function toVendor(v: RawVendor): Vendor {
+  const technicians: Technician[] = v.technicians.map((t) => ({
+    id: t.id,
+    ...(t.name !== undefined ? { name: t.name } : {}),
+    ...(t.address !== undefined ? { address: t.address } : {}),
+  }));
+  return { id: v.id, ...(v.name !== undefined ? { name: v.name } : {}), technicians };
+}
+
+function read(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new WogateError('REGISTER_INVALID', `${file}: cannot read register file: ${why}`, { file, errors: [{ path: '', message: `cannot read: ${why}` }] });
+  }
+}
+
+function fail(file: string, problems: Problem[]): void {
+  if (problems.length > 0) throw problemsError('REGISTER_INVALID', file, problems.sort(byPosition));
+}
+
+function at(locate: Locate, pointer: string, message: string): Problem {
+  const pos = locate(pointer);
+  return pos ? { path: pointer, message, ...pos } : { path: pointer, message };
+}
