@@ -22,15 +22,17 @@ interface Harness {
   policies: { set: PolicySet };
 }
 
-function harness(file: string, opts: { alertAfter?: number } = {}): Harness {
+/** `realTime` for the scheduler tests, which arm real timers; otherwise the test moves `clock.now`. */
+function harness(file: string, opts: { alertAfter?: number; realTime?: boolean } = {}): Harness {
   const store = new SqliteStore(file);
   const fw = new MemoryTarget('fw');
   const clock = { now: new Date('2026-11-22T10:00:00Z') };
+  const now = opts.realTime ? () => new Date() : () => clock.now;
   const policies = { set: policySet() };
-  const audit = new AuditLog(store, () => clock.now);
+  const audit = new AuditLog(store, now);
   const rec = new Reconciler({
     store, targets: new Map([['fw', fw]]), audit, log: silentLogger, metrics: createMetrics(),
-    clock: () => clock.now, random: () => 0.5, world: () => ({ policySet: policies.set, register }),
+    clock: now, random: () => 0.5, world: () => ({ policySet: policies.set, register }),
     retry: { baseMs: 1000, maxMs: 60_000, alertAfter: opts.alertAfter ?? 3 }, lookbackMs: 86_400_000,
   });
   return { store, fw, rec, audit, clock, policies };
@@ -284,13 +286,10 @@ describe('engine: expiry scheduler', () => {
   it('keeps the earliest expiry timer when a scoped pass for a later order runs', async function () {
     this.timeout(15_000);
     const dir = tmpDir();
-    const h = harness(path.join(dir, 'w.db'));
+    const h = harness(path.join(dir, 'w.db'), { realTime: true });
     await h.store.migrate();
     const realNow = () => new Date();
-    const rec = new Reconciler({
-      store: h.store, targets: new Map([['fw', h.fw]]), audit: new AuditLog(h.store, realNow), log: silentLogger, metrics: createMetrics(),
-      clock: realNow, random: () => 0.5, world: () => ({ policySet: policySet(), register }), retry: { baseMs: 1000, maxMs: 60_000, alertAfter: 3 }, lookbackMs: 86_400_000,
-    });
+    const rec = h.rec;
     const start = new Date();
     const soon = order({ id: 'SOON', assetIds: ['PLC-1'], window: { start: new Date(start.getTime() - 1000), end: new Date(start.getTime() + 1200) } }, start);
     await h.store.upsertOrder(soon, start);
@@ -312,14 +311,10 @@ describe('engine: expiry scheduler', () => {
   it('revokes a grant within a second of validUntil, without waiting for the periodic pass', async function () {
     this.timeout(15_000);
     const dir = tmpDir();
-    const h = harness(path.join(dir, 'w.db'));
+    const h = harness(path.join(dir, 'w.db'), { realTime: true });
     await h.store.migrate();
     const realNow = () => new Date();
-    // Real time for this one: the scheduler arms a real timer.
-    const rec = new Reconciler({
-      store: h.store, targets: new Map([['fw', h.fw]]), audit: new AuditLog(h.store, realNow), log: silentLogger, metrics: createMetrics(),
-      clock: realNow, random: () => 0.5, world: () => ({ policySet: policySet(), register }), retry: { baseMs: 1000, maxMs: 60_000, alertAfter: 3 }, lookbackMs: 86_400_000,
-    });
+    const rec = h.rec;
     const start = new Date();
     const o = order({ assetIds: ['PLC-1'], window: { start: new Date(start.getTime() - 1000), end: new Date(start.getTime() + 1500) } }, start);
     await h.store.upsertOrder(o, start);
