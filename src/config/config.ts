@@ -66,7 +66,7 @@ export type TargetConfig = HttpTargetConfig | NftablesTargetConfig;
 export interface Config {
   /** The file it came from; relative paths inside it are resolved against its directory. */
   readonly file: string;
-  readonly server: { readonly host: string; readonly port: number; readonly trustProxy: boolean };
+  readonly server: { readonly host: string; readonly port: number };
   readonly store: { readonly kind: 'sqlite'; readonly path: string };
   readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug'; readonly format: 'text' | 'json' };
   readonly policies: { readonly dir: string };
@@ -137,7 +137,7 @@ function camel(s: string): string {
 }
 
 type RawConfig = {
-  server?: { host?: string; port?: number; trustProxy?: boolean };
+  server?: { host?: string; port?: number };
   store: { kind: 'sqlite'; path?: string };
   log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
   policies: { dir: string };
@@ -220,7 +220,7 @@ function normalise(raw: RawConfig, file: string): Config {
 
   return {
     file,
-    server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080, trustProxy: raw.server?.trustProxy ?? false },
+    server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080 },
     store: { kind: 'sqlite', path: at(raw.store.path ?? '../var/wogate.db') },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text' },
     policies: { dir: at(raw.policies.dir) },
