@@ -133,7 +133,7 @@ async function daemon(dir: string, orders: number, scoped = true) {
   const sources = new Map([['cmms', source]]);
   const reconciler = new Reconciler({ store, targets: new Map([['fw', fw]]), audit, log: silentLogger, metrics, clock, random: Math.random, world: () => w, retry: { baseMs: 1000, maxMs: 60_000, alertAfter: 5 }, lookbackMs: 86_400_000 });
   const scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock, log: silentLogger, fullReconcileMs: 3_600_000, debounceMs: 0 });
-  const intake = new Intake({ store, sources, audit, log: silentLogger, metrics, clock, world: () => w, onChange: (keys) => scheduler.trigger('change', scoped ? keys : undefined) });
+  const intake = new Intake({ store, sources, audit, log: silentLogger, metrics, clock, random: Math.random, world: () => w, onChange: (keys) => scheduler.trigger('change', scoped ? keys : undefined) });
   const app = createApp({ store, sources, reconciler, audit, log: silentLogger, metrics, clock, world: () => w, onHookStored: () => void intake.drain(), notReady: async () => null });
   return { store, fw, reconciler, scheduler, intake, app };
 }
@@ -144,7 +144,8 @@ async function closeToRevoke(dir: string, orders: number, scopedPasses: boolean,
   const source = new GenericSource({ id: 'cmms', secrets: [SECRET], toleranceSeconds: 300, maxBodyBytes: 65536, mapping: mapping as never });
   for (let o = 0; o < orders; o++) {
     const assets = Array.from({ length: ASSETS_PER_ORDER }, (_, k) => `A${o * ASSETS_PER_ORDER + k}`);
-    const order = await source.toWorkOrder(JSON.parse(orderBody(`WO-${o}`, 'APPR', 1, assets, now)), { webhookId: `seed-${o}`, eventTime: new Date() });
+    const { order } = source.parseEvent(JSON.parse(orderBody(`WO-${o}`, 'APPR', 1, assets, now)), { webhookId: `seed-${o}`, eventTime: new Date() });
+    if (!order) throw new Error('generic source events carry the order');
     await e.store.upsertOrder(order, new Date());
   }
   await e.scheduler.start();

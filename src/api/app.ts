@@ -89,8 +89,8 @@ export function createApp(d: AppDeps): express.Express {
     } catch {
       throw new WogateError('HOOK_BODY_INVALID', 'body is not valid JSON');
     }
-    // Map now so that a payload wogate can't read is refused to the sender instead of stored.
-    await source.toWorkOrder(payload, delivery);
+    // Read it now so that a payload wogate can't understand is refused to the sender instead of stored.
+    source.parseEvent(payload, delivery);
     const stored = await d.store.recordHookEvent({ source: source.id, webhookId: delivery.webhookId, receivedAt: now, eventTime: delivery.eventTime, body: rawBody.toString('utf8') });
     if (stored.result === 'duplicate') throw new WogateError('HOOK_REPLAY', `webhook-id "${delivery.webhookId}" was already received`);
     d.metrics.hooks.inc({ source: source.id, outcome: 'accepted' });

@@ -91,6 +91,7 @@ export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.en
 }
 
 export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void) {
+  const random = () => randomInt(0, 1_000_000) / 1_000_000;
   const reconciler = new Reconciler({
     store: rt.store,
     targets,
@@ -98,11 +99,11 @@ export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, s
     log: rt.log,
     metrics: rt.metrics,
     clock: rt.clock,
-    random: () => randomInt(0, 1_000_000) / 1_000_000,
+    random,
     world: () => rt.world(),
     retry: rt.config.engine.retry,
     lookbackMs: rt.config.engine.lookbackMs,
   });
-  const intake = new Intake({ store: rt.store, sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock, world: () => rt.world(), onChange });
+  const intake = new Intake({ store: rt.store, sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock, random, world: () => rt.world(), onChange });
   return { reconciler, intake };
 }

@@ -126,6 +126,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       clearInterval(prune);
       demo?.stop();
       scheduler.stop();
+      intake.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await intake.drain().catch(() => undefined);

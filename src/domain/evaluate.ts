@@ -16,7 +16,8 @@ export type DenyCode =
   | 'SITE_MISMATCH'
   | 'NO_ENDPOINT'
   | 'NO_TECHNICIANS'
-  | 'NO_ASSETS';
+  | 'NO_ASSETS'
+  | 'SOURCE_STALE';
 
 export interface RuleFailure {
   readonly rule: string;
@@ -228,4 +229,17 @@ function networkResources(ent: Entitlement, tech: Technician, asset: Asset): (Ne
 function iso(d: Date): string {
   // An invalid date must become a denial reason, not an exception that stops every order's evaluation.
   return Number.isNaN(d.getTime()) ? 'an invalid date' : d.toISOString();
+}
+
+/**
+ * True when `candidate` gives nothing `current` does not: every grant it holds is also in
+ * `current`, with a window inside that one. Used to accept a webhook's own account of an order when
+ * the CMMS can't be asked: taking access away is safe on any authenticated word, giving it is not.
+ */
+export function narrows(candidate: Evaluation, current: Evaluation): boolean {
+  const now = new Map(current.grants.map((g) => [g.key, g]));
+  return candidate.grants.every((g) => {
+    const c = now.get(g.key);
+    return c !== undefined && g.validFrom.getTime() >= c.validFrom.getTime() && g.validUntil.getTime() <= c.validUntil.getTime();
+  });
 }

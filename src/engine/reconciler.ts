@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  evaluate, plan, type Action, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register,
+  evaluate, orderKey, plan, type Action, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
 } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
@@ -27,6 +27,10 @@ export interface ReconcilerOptions {
   readonly retry: BackoffOptions & { readonly alertAfter: number };
   /** Orders whose window ended longer ago than this can no longer yield access and are not read. */
   readonly lookbackMs: number;
+  /** Told after a target confirmed a change (for the write-back to the work order); must not throw. */
+  readonly onGrantChange?: (grant: Grant, change: 'provisioned' | 'updated' | 'revoked') => void;
+  /** Sources that failed closed (stale): their orders authorise nothing until they recover. */
+  readonly excludedSources?: () => ReadonlySet<string>;
 }
 
 export interface ReconcileSummary {
@@ -52,9 +56,16 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {}
 
   async evaluation(now: Date): Promise<Evaluation> {
-    const orders = await this.o.store.listOrders(new Date(now.getTime() - this.o.lookbackMs));
+    return this.evaluate(await this.o.store.listOrders(new Date(now.getTime() - this.o.lookbackMs)), now);
+  }
+
+  private evaluate(orders: readonly WorkOrder[], now: Date): Evaluation {
     const { policySet, register } = this.o.world();
-    return evaluate(orders, register, policySet, now);
+    const excluded = this.o.excludedSources?.() ?? new Set<string>();
+    if (excluded.size === 0) return evaluate(orders, register, policySet, now);
+    const ev = evaluate(orders.filter((o) => !excluded.has(o.source)), register, policySet, now);
+    const stale = orders.filter((o) => excluded.has(o.source)).map((o) => ({ orderKey: orderKey(o), code: 'SOURCE_STALE' as const, reason: `source ${o.source} can't be read and fails closed` }));
+    return { ...ev, denials: [...ev.denials, ...stale] };
   }
 
   /**
@@ -99,8 +110,7 @@ export class Reconciler {
         if (order) orders.push(order);
         actual.push(...(await this.o.store.listGrants({ orderKey: key, states: liveStates })));
       }
-      const { policySet, register } = this.o.world();
-      evaluation = evaluate(orders, register, policySet, now);
+      evaluation = this.evaluate(orders, now);
     } else {
       evaluation = await this.evaluation(now);
       actual = await this.o.store.listGrants({ states: liveStates });
@@ -169,6 +179,7 @@ export class Reconciler {
       const verb = op === 'provision' ? 'provisioned' : op === 'update' ? 'updated' : 'revoked';
       this.o.log.info(`grant ${verb}`, describe(after, op === 'revoke' ? { reason: grant.revokeReason } : {}));
       await this.o.audit.append({ actor: 'wogate', action: `grant.${verb}`, subject: grant.id, details: describe(after, op === 'revoke' ? { reason: grant.revokeReason } : {}) });
+      this.o.onGrantChange?.(after, verb);
       return true;
     } catch (e) {
       const done = this.o.clock();

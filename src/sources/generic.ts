@@ -1,6 +1,5 @@
-import type { WorkOrder } from '../domain/index.js';
 import { mapWorkOrder, type SourceMapping } from './mapping.js';
-import type { Delivery, Source, WebhookRequest } from './source.js';
+import type { Delivery, Source, SourceEvent, WebhookRequest } from './source.js';
 import { parseSecret, verifyWebhook } from './standard-webhooks.js';
 
 export interface GenericSourceOptions {
@@ -12,7 +11,7 @@ export interface GenericSourceOptions {
   readonly mapping: SourceMapping;
 }
 
-/** Any JSON-speaking CMMS that signs with Standard Webhooks; the payload is the order's state. */
+/** Any JSON-speaking CMMS that signs with Standard Webhooks; the payload is the order's state (no API to re-read). */
 export class GenericSource implements Source {
   readonly kind = 'generic';
   readonly id: string;
@@ -36,8 +35,9 @@ export class GenericSource implements Source {
     return { webhookId: id, eventTime: timestamp };
   }
 
-  async toWorkOrder(payload: unknown, delivery: Delivery): Promise<WorkOrder> {
-    return mapWorkOrder(this.id, payload, this.o.mapping, delivery.eventTime.toISOString());
+  parseEvent(payload: unknown, delivery: Delivery): SourceEvent {
+    const order = mapWorkOrder(this.id, payload, this.o.mapping, delivery.eventTime.toISOString());
+    return { orderId: order.id, order };
   }
 }
 

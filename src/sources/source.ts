@@ -1,9 +1,12 @@
-import type { WorkOrder } from '../domain/index.js';
+import { WogateError, type Asset, type WorkOrder } from '../domain/index.js';
+import type { Logger } from '../log.js';
 
 export interface WebhookRequest {
   /** Lower-case header names, as node gives them. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   readonly rawBody: Buffer;
+  /** The request's path and query as received (some CMMS sign the URI too). */
+  readonly url?: string;
 }
 
 export interface Delivery {
@@ -13,8 +16,51 @@ export interface Delivery {
 }
 
 /**
- * One CMMS connection. Verification comes first and alone; mapping turns the verified payload
- * into a canonical WorkOrder (re-reading the order from the CMMS where it has an API).
+ * What a verified webhook says. A doorbell names the order; it may also carry the order's state
+ * (`order`), which wogate uses only when the source has no API, or to take access away when the
+ * API can't be read (a revocation is always safe, a grant never is).
+ */
+export interface SourceEvent {
+  readonly orderId: string;
+  readonly order?: WorkOrder;
+  /** The source's own event name (WORK_ORDER_CHANGE, SetToTechCompleted, ...), for the audit trail. */
+  readonly type?: string;
+}
+
+export interface CallContext {
+  readonly now: Date;
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+}
+
+/** One page of changes since a cursor. The cursor is opaque to wogate and persisted between runs. */
+export interface PollResult {
+  readonly orders: readonly WorkOrder[];
+  readonly cursor: string;
+}
+
+/**
+ * The CMMS's API, where it has one. Every read returns canonical WorkOrders; every failure throws
+ * SourceError naming the source and the request (never its credentials).
+ */
+export interface SourceApi {
+  /** Re-reads one order. `undefined` when the CMMS says it does not exist (deleted). */
+  fetchOrder(id: string, ctx: CallContext): Promise<WorkOrder | undefined>;
+  /** Orders changed since `cursor` (all pages); `undefined` cursor = start from `since`. */
+  poll(cursor: string | undefined, since: Date, ctx: CallContext): Promise<PollResult>;
+  /** Every order in a status that could hold access (the full resync's view of "open"). */
+  listOpen(ctx: CallContext): Promise<WorkOrder[]>;
+  /** Assets the CMMS holds (class, criticality, site, location, ...), if it holds them. */
+  listAssets?(ctx: CallContext): Promise<AssetRecord[]>;
+  /** Adds a short note to the order's log (Maximo worklog, SAP long text, MaintainX comment). */
+  writeBack(orderId: string, note: string, ctx: CallContext): Promise<void>;
+}
+
+/** An asset as the CMMS knows it: only the fields it holds; the overlay file adds the rest. */
+export type AssetRecord = Partial<Omit<Asset, 'id'>> & { readonly id: string };
+
+/**
+ * One CMMS connection. Verification comes first and alone; then the payload is read into an event.
  */
 export interface Source {
   readonly id: string;
@@ -22,6 +68,22 @@ export interface Source {
   readonly maxBodyBytes: number;
   /** Throws WogateError HOOK_* when the delivery is not authentic or not fresh. */
   verify(req: WebhookRequest, now: Date): Delivery;
-  /** Throws WogateError HOOK_MAPPING_FAILED naming the field when the payload can't be mapped. */
-  toWorkOrder(payload: unknown, delivery: Delivery): Promise<WorkOrder>;
+  /** Throws WogateError HOOK_MAPPING_FAILED naming the field when the payload can't be read. */
+  parseEvent(payload: unknown, delivery: Delivery): SourceEvent;
+  readonly api?: SourceApi;
+}
+
+/**
+ * A failed CMMS call. The message names the source and the request (method, path without query)
+ * and never carries credentials. `retryable` is false for answers retrying cannot change (401, 403, 404 on a collection).
+ */
+export class SourceError extends WogateError {
+  constructor(
+    readonly sourceId: string,
+    message: string,
+    readonly retryable: boolean,
+    details?: Record<string, unknown>,
+  ) {
+    super('SOURCE_CALL_FAILED', `source ${sourceId}: ${message}`, details);
+  }
 }

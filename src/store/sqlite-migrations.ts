@@ -102,4 +102,15 @@ CREATE TABLE state (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'hook-event-retries',
+    sql: `
+-- A delivery whose order could not be re-read from the CMMS waits and is tried again.
+ALTER TABLE hook_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hook_events ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0;
+DROP INDEX hook_events_pending;
+CREATE INDEX hook_events_pending ON hook_events (status, next_attempt_at, seq);
+`,
+  },
 ];

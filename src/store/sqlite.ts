@@ -57,8 +57,9 @@ export class SqliteStore implements Store {
     return r.changes === 0 ? { result: 'duplicate' } : { result: 'stored', seq: Number(r.lastInsertRowid) };
   }
 
-  async pendingHookEvents(limit: number): Promise<HookEvent[]> {
-    const rows = this.db.prepare("SELECT * FROM hook_events WHERE status = 'pending' ORDER BY seq LIMIT ?").all(limit) as Row[];
+  async pendingHookEvents(limit: number, now?: Date): Promise<HookEvent[]> {
+    const due = now?.getTime() ?? Number.MAX_SAFE_INTEGER;
+    const rows = this.db.prepare("SELECT * FROM hook_events WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY seq LIMIT ?").all(due, limit) as Row[];
     return rows.map((r) => ({
       seq: Number(r.seq),
       source: String(r.source),
@@ -67,12 +68,17 @@ export class SqliteStore implements Store {
       eventTime: new Date(Number(r.event_time)),
       body: String(r.body),
       status: r.status as HookEvent['status'],
+      attempts: Number(r.attempts),
       ...(r.error == null ? {} : { error: String(r.error) }),
     }));
   }
 
   async finishHookEvent(seq: number, status: 'processed' | 'rejected', error?: string): Promise<void> {
     this.db.prepare('UPDATE hook_events SET status = ?, error = ? WHERE seq = ?').run(status, error ?? null, seq);
+  }
+
+  async deferHookEvent(seq: number, until: Date, error: string): Promise<void> {
+    this.db.prepare('UPDATE hook_events SET attempts = attempts + 1, next_attempt_at = ?, error = ? WHERE seq = ?').run(until.getTime(), error, seq);
   }
 
   async pruneHookEvents(before: Date): Promise<number> {

@@ -9,6 +9,7 @@ export interface HookEvent {
   readonly body: string;
   readonly status: 'pending' | 'processed' | 'rejected';
   readonly error?: string;
+  readonly attempts: number;
 }
 
 export type NewHookEvent = Pick<HookEvent, 'source' | 'webhookId' | 'receivedAt' | 'eventTime' | 'body'>;
@@ -83,7 +84,10 @@ export interface Store {
 
   /** 'duplicate' when (source, webhookId) was seen before: a replay. */
   recordHookEvent(e: NewHookEvent): Promise<{ result: 'stored'; seq: number } | { result: 'duplicate' }>;
-  pendingHookEvents(limit: number): Promise<HookEvent[]>;
+  /** Pending deliveries due by `now` (all pending ones when `now` is omitted), oldest first. */
+  pendingHookEvents(limit: number, now?: Date): Promise<HookEvent[]>;
+  /** Leaves a delivery pending until `until`, counting the attempt. */
+  deferHookEvent(seq: number, until: Date, error: string): Promise<void>;
   finishHookEvent(seq: number, status: 'processed' | 'rejected', error?: string): Promise<void>;
   /** Forget processed events received before `before`, keeping enough for replay detection. */
   pruneHookEvents(before: Date): Promise<number>;

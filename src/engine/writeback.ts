@@ -1,0 +1,89 @@
+import type { Grant } from '../domain/index.js';
+import type { AuditLog } from '../audit/audit.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { SourceError, type Source } from '../sources/source.js';
+import { backoffDelay } from './backoff.js';
+
+export type GrantChange = 'provisioned' | 'updated' | 'revoked';
+
+export interface WriteBackOptions {
+  readonly sources: ReadonlyMap<string, Source>;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly random: () => number;
+  /** Changes to one order within this window go into one note. */
+  readonly batchMs?: number;
+  readonly attempts?: number;
+}
+
+/**
+ * Leaves the access trail on the work order itself (Maximo worklog, SAP long text, MaintainX
+ * comment), so maintenance sees it where they work. Runs beside the reconciler, never in its way:
+ * a failure here is logged and audited and never delays or blocks a revoke.
+ */
+export class WriteBack {
+  private readonly pending = new Map<string, { source: Source; orderId: string; lines: string[] }>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: WriteBackOptions) {}
+
+  /** Called by the reconciler after a target confirmed a change. */
+  record(grant: Grant, change: GrantChange): void {
+    const source = this.o.sources.get(grant.source);
+    if (!source?.api) return;
+    const key = grant.orderKey;
+    const entry = this.pending.get(key) ?? { source, orderId: grant.orderId, lines: [] };
+    entry.lines.push(describe(grant, change));
+    this.pending.set(key, entry);
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        void this.flush();
+      }, this.o.batchMs ?? 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Sends every pending note now; resolves when all have been tried. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = [...this.pending.entries()];
+    this.pending.clear();
+    this.flushing = this.flushing.then(() => Promise.all(batch.map(([key, e]) => this.send(key, e.source, e.orderId, e.lines))).then(() => undefined));
+    return this.flushing;
+  }
+
+  private async send(key: string, source: Source, orderId: string, lines: string[]): Promise<void> {
+    const note = ['wogate access trail:', ...lines].join('\n');
+    const attempts = this.o.attempts ?? 3;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await source.api?.writeBack(orderId, note, { now: new Date(), log: this.o.log.child({ source: source.id }) });
+        await this.o.audit.append({ actor: 'wogate', action: 'writeback.sent', subject: key, details: { lines: lines.length } });
+        return;
+      } catch (e) {
+        const error = e instanceof Error ? e.message : String(e);
+        const retryable = !(e instanceof SourceError) || e.retryable;
+        if (!retryable || attempt >= attempts) {
+          this.o.metrics.alerts.inc({ kind: 'writeback_failed' });
+          this.o.log.warn('could not write the access trail back to the work order', { order: key, error });
+          await this.o.audit.append({ actor: 'wogate', action: 'writeback.failed', subject: key, details: { error, attempts: attempt, note } }).catch(() => undefined);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt, { baseMs: 500, maxMs: 10_000 }, this.o.random)));
+      }
+    }
+  }
+}
+
+function describe(g: Grant, change: GrantChange): string {
+  const r = g.resource;
+  const what = `${g.technicianId} -> ${g.assetId} (${r.address}:${r.port}/${r.protocol}) on ${g.targetId}`;
+  if (change === 'revoked') return `- access ENDED: ${what}${g.revokeReason ? ` (${g.revokeReason})` : ''}`;
+  const verb = change === 'provisioned' ? 'GRANTED' : 'CHANGED';
+  return `- access ${verb}: ${what}, ${g.validFrom.toISOString()} to ${g.validUntil.toISOString()}`;
+}
