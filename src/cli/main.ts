@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { evaluate, isWogateError, parseDuration, type Evaluation } from '../domain/index.js';
 import { SCOPES, createToken, type Scope } from '../api/tokens.js';
@@ -6,7 +7,7 @@ import { loadConfig } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { createLogger, silentLogger } from '../log.js';
-import { buildEngine, buildTargets, openRuntime } from './runtime.js';
+import { buildEngine, buildSources, buildTargets, openRuntime } from './runtime.js';
 import { serve } from './serve.js';
 
 const DEFAULT_CONFIG = process.env.WOGATE_CONFIG ?? 'config/wogate.example.yaml';
@@ -83,6 +84,37 @@ export function buildCli(): Command {
         const ev = evaluate(orders, register, policySet, now);
         if (o.json) console.log(JSON.stringify({ at: now.toISOString(), ...ev }, null, 2));
         else printEvaluation(ev, now);
+      } finally {
+        await rt.store.close();
+      }
+    });
+
+  const source = program.command('source').description('CMMS connections');
+  source
+    .command('test <sourceId> [orderId]')
+    .description('read one order from the CMMS (or map a sample payload) and print the canonical work order and the policy decision')
+    .addOption(configOption())
+    .option('-p, --payload <file>', 'a sample webhook body (JSON) to map instead of calling the CMMS')
+    .action(async (sourceId: string, orderId: string | undefined, o: { config: string; payload?: string }) => {
+      const rt = await openRuntime({ configFile: o.config, log: silentLogger });
+      try {
+        const src = buildSources(rt.config).get(sourceId);
+        if (!src) throw new Error(`no source "${sourceId}" in ${rt.config.file} (have: ${rt.config.sources.map((s) => s.id).join(', ') || 'none'})`);
+        const now = new Date();
+        let order;
+        if (o.payload) {
+          const event = src.parseEvent(JSON.parse(fs.readFileSync(o.payload, 'utf8')) as unknown, { webhookId: 'source-test', eventTime: now });
+          order = event.order ?? (src.api ? await src.api.fetchOrder(event.orderId, { now, log: rt.log }) : undefined);
+          if (!order) throw new Error(`the payload names order "${event.orderId}" but carries no order and the source has no API`);
+        } else {
+          if (!orderId) throw new Error('give an order id, or --payload <file>');
+          if (!src.api) throw new Error(`source "${sourceId}" has no API to read from; use --payload with a sample webhook body`);
+          order = await src.api.fetchOrder(orderId, { now, log: rt.log });
+          if (!order) throw new Error(`${sourceId} has no order "${orderId}"`);
+        }
+        console.log(JSON.stringify(order, null, 2));
+        const { policySet, register } = rt.world();
+        printEvaluation(evaluate([order], register, policySet, now), now);
       } finally {
         await rt.store.close();
       }

@@ -1,9 +1,11 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
-import { loadConfig, resolveSecret, type Config, type TargetConfig } from '../config/config.js';
+import { loadConfig, resolveSecret, resolveSecrets, type ApiSourceConfig, type Config, type TargetConfig } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { Intake } from '../engine/intake.js';
+import { SourcePoller } from '../engine/poller.js';
+import { WriteBack } from '../engine/writeback.js';
 import { Reconciler, type World } from '../engine/reconciler.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
@@ -70,10 +72,19 @@ function readWorld(config: Config): { world: World; warnings: string[] } {
 export function buildSources(config: Config, env: NodeJS.ProcessEnv = process.env): Map<string, Source> {
   const out = new Map<string, Source>();
   for (const [i, s] of config.sources.entries()) {
+    if (s.kind !== 'generic') {
+      out.set(s.id, buildApiSource(s, resolveSecrets(s.options, `${config.file}: /sources/${i}/${s.kind}`, env)));
+      continue;
+    }
     const secrets = s.webhook.secrets.map((ref, j) => resolveSecret(ref, `${config.file}: /sources/${i}/webhook/secrets/${j}`, env));
     out.set(s.id, new GenericSource({ id: s.id, secrets, toleranceSeconds: s.webhook.toleranceSeconds, maxBodyBytes: s.webhook.maxBodyBytes, mapping: s.mapping }));
   }
   return out;
+}
+
+/** The CMMS adapters by kind; each takes its config block with secrets resolved. */
+export function buildApiSource(s: ApiSourceConfig, options: Record<string, unknown>): Source {
+  throw new Error(`source kind "${s.kind}" (${s.id}) is not available in this build (options: ${Object.keys(options).join(', ')})`);
 }
 
 export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.ProcessEnv = process.env): Target {
@@ -92,6 +103,8 @@ export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.en
 
 export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void) {
   const random = () => randomInt(0, 1_000_000) / 1_000_000;
+  const stale = new Set<string>();
+  const writeBack = new WriteBack({ sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, random });
   const reconciler = new Reconciler({
     store: rt.store,
     targets,
@@ -103,7 +116,26 @@ export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, s
     world: () => rt.world(),
     retry: rt.config.engine.retry,
     lookbackMs: rt.config.engine.lookbackMs,
+    excludedSources: () => stale,
+    onGrantChange: (g, change) => writeBack.record(g, change),
   });
   const intake = new Intake({ store: rt.store, sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock, random, world: () => rt.world(), onChange });
-  return { reconciler, intake };
+  const pollers: SourcePoller[] = [];
+  for (const s of rt.config.sources) {
+    const source = sources.get(s.id);
+    if (s.kind === 'generic' || !source?.api) continue;
+    pollers.push(new SourcePoller({
+      source: source as Source & { api: NonNullable<Source['api']> },
+      intake, store: rt.store, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock,
+      incremental: s.poll.incremental, fullResync: s.poll.fullResync, initialLookbackMs: s.poll.initialLookbackMs,
+      staleAfterMs: s.poll.staleAfterMs, failClosed: s.poll.failClosed,
+      onStale: (id, isStale) => {
+        if (isStale) stale.add(id);
+        else stale.delete(id);
+        onChange([]);
+      },
+      onChange,
+    }));
+  }
+  return { reconciler, intake, pollers, writeBack };
 }

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app.js';
 import { startDemo, type Demo } from '../demo/demo.js';
+import type { SourcePoller } from '../engine/poller.js';
 import { Scheduler } from '../engine/scheduler.js';
 import type { Logger } from '../log.js';
 import type { Target } from '../targets/target.js';
@@ -24,6 +25,7 @@ export interface Daemon {
   readonly reconciler: ReturnType<typeof buildEngine>['reconciler'];
   readonly intake: ReturnType<typeof buildEngine>['intake'];
   readonly targets: ReadonlyMap<string, Target>;
+  readonly pollers: readonly SourcePoller[];
   readonly demo?: Demo;
   reload(): void;
   stop(): Promise<void>;
@@ -47,7 +49,10 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   }
 
   // The intake's callback runs only after start, when `scheduler` exists.
-  const { reconciler, intake } = buildEngine(rt, targets, sources, (keys) => scheduler.trigger('orders changed', keys));
+  const { reconciler, intake, pollers, writeBack } = buildEngine(rt, targets, sources, (keys) =>
+    // An empty list means "which orders is unknown" (a source went stale or recovered): a full pass.
+    scheduler.trigger('orders changed', keys.length > 0 ? keys : undefined),
+  );
   const scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock: rt.clock, log, fullReconcileMs: config.engine.fullReconcileMs, debounceMs: 20 });
   const replayed = await reconciler.replayJournal();
   if (replayed) log.warn(`journal: ${replayed} interrupted target call(s) will be redone`);
@@ -83,6 +88,10 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
 
   await scheduler.start();
   drain();
+  for (const p of pollers) {
+    // A CMMS that is down at start must not stop the daemon: the poller records it and fails closed if configured.
+    await p.start();
+  }
   const healthy = () => {
     const last = scheduler.lastPassAt();
     return last !== undefined && rt.clock().getTime() - last.getTime() <= 3 * config.engine.fullReconcileMs;
@@ -106,6 +115,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     reconciler,
     intake,
     targets,
+    pollers,
     ...(demo ? { demo } : {}),
     reload() {
       try {
@@ -127,10 +137,12 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       demo?.stop();
       scheduler.stop();
       intake.stop();
+      for (const p of pollers) p.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await intake.drain().catch(() => undefined);
       await reconciler.reconcile().catch(() => undefined);
+      await writeBack.flush().catch(() => undefined);
       for (const t of targets.values()) await t.close().catch(() => undefined);
       await demo?.close();
       await rt.audit.append({ actor: 'wogate', action: 'daemon.stopped', subject: url, details: {} }).catch(() => undefined);

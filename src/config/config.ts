@@ -1,15 +1,38 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import cron from 'node-cron';
 import { parseDuration, WogateError, type CanonicalStatus, type OrderType } from '../domain/index.js';
 import type { FieldMapping } from '../sources/mapping.js';
 import { parseYaml, parseYamlText, validateWith } from './schema.js';
 
-export interface SourceConfig {
+export interface GenericSourceConfig {
   readonly id: string;
   readonly kind: 'generic';
   readonly webhook: { readonly secrets: readonly string[]; readonly toleranceSeconds: number; readonly maxBodyBytes: number };
   readonly mapping: { readonly fields: FieldMapping; readonly statusMap: Record<string, CanonicalStatus>; readonly typeMap?: Record<string, OrderType> };
 }
+
+export interface PollConfig {
+  readonly incremental: string;
+  readonly fullResync: string;
+  readonly initialLookbackMs: number;
+  readonly staleAfterMs: number;
+  readonly failClosed: boolean;
+  readonly assets: boolean;
+}
+
+/** A CMMS with its own adapter and API. `options` is the adapter's block, secrets still as references. */
+export interface ApiSourceConfig {
+  readonly id: string;
+  readonly kind: ApiSourceKind;
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly poll: PollConfig;
+}
+
+export const API_SOURCE_KINDS = ['maximo', 'sap', 'maintainx'] as const;
+export type ApiSourceKind = (typeof API_SOURCE_KINDS)[number];
+
+export type SourceConfig = GenericSourceConfig | ApiSourceConfig;
 
 export interface HttpRequestConfig {
   readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -143,10 +166,12 @@ type RawConfig = {
   policies: { dir: string };
   register: { assets: string; vendors: string };
   engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number } };
-  sources?: { id: string; kind: 'generic'; webhook: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping: SourceConfig['mapping'] }[];
+  sources?: (Record<string, unknown> & { id: string; kind: 'generic' | ApiSourceKind; webhook?: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping?: GenericSourceConfig['mapping']; poll?: RawPoll })[];
   targets?: (Record<string, unknown> & { id: string; kind: 'http' | 'nftables'; enabled?: boolean })[];
   demo?: { enabled?: boolean; source?: string; target?: string; closeAfter?: string };
 };
+
+type RawPoll = { incremental?: string; fullResync?: string; initialLookback?: string; staleAfter?: string; failClosed?: boolean; assets?: boolean };
 
 type RawHttp = Omit<HttpTargetConfig['http'], 'timeoutMs' | 'headers' | 'secretHeaders' | 'nativeExpiry'> & {
   timeout?: string;
@@ -167,22 +192,42 @@ function normalise(raw: RawConfig, file: string): Config {
     seen.add(`${kind}:${id}`);
   };
 
-  const sources: SourceConfig[] = (raw.sources ?? []).map((s, i) => {
+  const sources: SourceConfig[] = (raw.sources ?? []).map((s, i): SourceConfig => {
     unique('sources', s.id, i);
-    const tolerance = dur(s.webhook.tolerance, '5m', `/sources/${i}/webhook/tolerance`);
+    if (s.kind !== 'generic') {
+      const p = s.poll ?? {};
+      for (const [name, expr] of [['incremental', p.incremental], ['fullResync', p.fullResync]] as const) {
+        if (expr !== undefined && !cron.validate(expr)) throw new WogateError('CONFIG_INVALID', `${file}: /sources/${i}/poll/${name}: "${expr}" is not a cron expression (e.g. "*/2 * * * *")`, { file });
+      }
+      return {
+        id: s.id,
+        kind: s.kind,
+        options: resolvePaths((s[s.kind] ?? {}) as Record<string, unknown>, at),
+        poll: {
+          incremental: p.incremental ?? '*/2 * * * *',
+          fullResync: p.fullResync ?? '0 * * * *',
+          initialLookbackMs: dur(p.initialLookback, '1d', `/sources/${i}/poll/initialLookback`),
+          staleAfterMs: dur(p.staleAfter, '30m', `/sources/${i}/poll/staleAfter`),
+          failClosed: p.failClosed ?? false,
+          assets: p.assets ?? false,
+        },
+      };
+    }
+    const webhook = s.webhook as NonNullable<typeof s.webhook>;
+    const tolerance = dur(webhook.tolerance, '5m', `/sources/${i}/webhook/tolerance`);
     // Replay protection remembers delivery ids for a day; a longer tolerance would outlive that memory.
     if (tolerance < 1000 || tolerance > 3_600_000) {
-      throw new WogateError('CONFIG_INVALID', `${file}: /sources/${i}/webhook/tolerance: must be between 1s and 1h (got ${s.webhook.tolerance})`, { file });
+      throw new WogateError('CONFIG_INVALID', `${file}: /sources/${i}/webhook/tolerance: must be between 1s and 1h (got ${webhook.tolerance})`, { file });
     }
     return {
       id: s.id,
-      kind: s.kind,
+      kind: 'generic',
       webhook: {
-        secrets: s.webhook.secrets.map(ref),
+        secrets: webhook.secrets.map(ref),
         toleranceSeconds: tolerance / 1000,
-        maxBodyBytes: s.webhook.maxBodyBytes ?? 64 * 1024,
+        maxBodyBytes: webhook.maxBodyBytes ?? 64 * 1024,
       },
-      mapping: s.mapping,
+      mapping: s.mapping as GenericSourceConfig['mapping'],
     };
   });
 
@@ -244,6 +289,30 @@ function normalise(raw: RawConfig, file: string): Config {
     },
   };
 }
+
+/** file: references inside an adapter's block become absolute, like every other path. */
+function resolvePaths(block: Record<string, unknown>, at: (p: string) => string): Record<string, unknown> {
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return v.startsWith('file:') ? `file:${at(v.slice(5))}` : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(block) as Record<string, unknown>;
+}
+
+/** Every `env:NAME` / `file:PATH` string in an adapter's block, replaced by the secret it names. */
+export function resolveSecrets(block: Readonly<Record<string, unknown>>, where: string, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+  const walk = (v: unknown, p: string): unknown => {
+    if (typeof v === 'string') return SECRET_REF.test(v) ? resolveSecret(v, `${where}${p}`, env) : v;
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, `${p}/${i}`));
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, `${p}/${k}`)]));
+    return v;
+  };
+  return walk(block, '') as Record<string, unknown>;
+}
+
+const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
 
 /**
  * Secrets live outside the config: `env:NAME` or `file:/path` (made absolute at load). The value

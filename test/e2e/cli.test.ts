@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import { demoOrder } from '../../src/demo/demo.js';
 import { exampleConfig, REPO } from '../helpers/daemon.js';
 import { tmpDir } from '../helpers/world.js';
 
@@ -19,7 +20,7 @@ describe('cli', function () {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('prints --help for every command', () => {
-    for (const cmd of [[], ['serve'], ['policy', 'check'], ['explain'], ['grants', 'list'], ['grants', 'revoke'], ['audit', 'verify'], ['token', 'create']]) {
+    for (const cmd of [[], ['serve'], ['source', 'test'], ['policy', 'check'], ['explain'], ['grants', 'list'], ['grants', 'revoke'], ['audit', 'verify'], ['token', 'create']]) {
       const r = wogate([...cmd, '--help']);
       expect(r.code, cmd.join(' ')).to.equal(0);
       expect(r.out, cmd.join(' ')).to.match(/Usage: wogate/);
@@ -77,6 +78,19 @@ describe('cli', function () {
     const v = wogate(['audit', 'verify', '-c', file]);
     expect(v.code).to.equal(0);
     expect(v.out).to.match(/ok: 1 record/);
+  });
+
+  it('source test maps a sample payload and prints the order and the policy decision', () => {
+    const file = exampleConfig(dir, (c) => {
+      c.sources[0].webhook.secrets = ['env:X_SECRET'];
+    });
+    const payload = path.join(dir, 'sample.json');
+    fs.writeFileSync(payload, JSON.stringify(demoOrder('WO-T1', 'APPR', new Date(), new Date())));
+    const r = wogate(['source', 'test', 'demo-cmms', '-c', file, '--payload', payload], { X_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}` });
+    expect(r.err).to.equal('');
+    expect(r.code).to.equal(0);
+    expect(r.out).to.include('"status": "approved"');
+    expect(r.out).to.match(/GRANT demo-cmms\/WO-T1 tech-jdoe -> PLC-CL2-01/);
   });
 
   it('rejects an unknown scope', () => {
