@@ -49,7 +49,7 @@ export function demoOrder(id: string, status: string, changedAt: Date, now: Date
 async function prepare(rt: Runtime): Promise<{ config: Config; run(daemonUrl: string): Promise<Demo> }> {
   const { config, log } = rt;
   const source = config.sources.find((s) => s.id === config.demo.source);
-  if (!source) throw new Error('demo: no source');
+  if (!source || source.kind !== 'generic') throw new Error(`demo: source "${String(config.demo.source)}" must be a generic source`);
   // The demo source's secret is a file reference; make the secret on first run, readable by us only.
   const ref = source.webhook.secrets[0] ?? '';
   if (ref.startsWith('file:') && !fs.existsSync(ref.slice(5))) {
