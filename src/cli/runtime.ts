@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
+import { mergeAssets, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
 import { loadConfig, resolveSecret, resolveSecrets, type ApiSourceConfig, type Config, type TargetConfig } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
@@ -28,6 +29,8 @@ export interface Runtime {
   world(): World;
   /** Re-reads policies and the register; on any error keeps the last good ones and rethrows. */
   reloadWorld(): { warnings: string[] };
+  /** A CMMS's asset records (from its resync), merged with the overlay; returns the conflicts that are new. */
+  setSourceAssets(sourceId: string, records: readonly AssetRecord[]): Promise<AssetConflict[]>;
 }
 
 export interface RuntimeOptions {
@@ -41,9 +44,15 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
   const config = loadConfig(o.configFile, o.env ?? process.env);
   const log = o.log ?? createLogger(config.log);
   const clock = o.clock ?? (() => new Date());
-  let world = readWorld(config);
   const store = new SqliteStore(config.store.path);
   await store.migrate();
+  // What each CMMS last said about its assets survives a restart.
+  const fromSources = new Map<string, readonly AssetRecord[]>();
+  for (const s of config.sources) {
+    const saved = await store.getState(`assets:${s.id}`);
+    if (saved) fromSources.set(s.id, JSON.parse(saved) as AssetRecord[]);
+  }
+  let world = readWorld(config, fromSources);
   const audit = new AuditLog(store, clock);
   return {
     config,
@@ -55,16 +64,24 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
     warnings: world.warnings,
     world: () => world.world,
     reloadWorld() {
-      world = readWorld(config);
+      world = readWorld(config, fromSources);
       return { warnings: world.warnings };
+    },
+    async setSourceAssets(sourceId, records) {
+      const before = new Set(world.world.register.conflicts.map((c) => JSON.stringify(c)));
+      fromSources.set(sourceId, records);
+      await store.setState(`assets:${sourceId}`, JSON.stringify(records));
+      world = readWorld(config, fromSources);
+      return world.world.register.conflicts.filter((c) => !before.has(JSON.stringify(c)));
     },
   };
 }
 
-function readWorld(config: Config): { world: World; warnings: string[] } {
+function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly AssetRecord[]>): { world: World & { register: MergedRegister }; warnings: string[] } {
   const enabled = new Set(config.targets.filter((t) => t.enabled).map((t) => t.id));
   const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: new Set(config.targets.map((t) => t.id)) });
-  const register = loadRegister(config.register.assets, config.register.vendors);
+  const overlay = loadRegister(config.register.assets, config.register.vendors);
+  const register = mergeAssets([...overlay.assets.values()], fromSources, [...overlay.vendors.values()]);
   const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
   return { world: { policySet, register }, warnings: [...warnings, ...disabledUse] };
 }
@@ -129,6 +146,19 @@ export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, s
       intake, store: rt.store, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock,
       incremental: s.poll.incremental, fullResync: s.poll.fullResync, initialLookbackMs: s.poll.initialLookbackMs,
       staleAfterMs: s.poll.staleAfterMs, failClosed: s.poll.failClosed,
+      ...(s.poll.assets
+        ? {
+            onAssets: async (records: readonly AssetRecord[]) => {
+              const fresh = await rt.setSourceAssets(s.id, records);
+              for (const c of fresh) {
+                rt.metrics.alerts.inc({ kind: 'asset_conflict' });
+                rt.log.error(`asset register conflict: ${c.assetId}.${c.field} differs; the asset is withheld until one side is fixed`, { values: c.values });
+                await rt.audit.append({ actor: `source:${s.id}`, action: 'register.conflict', subject: c.assetId, details: { field: c.field, values: c.values } });
+              }
+              onChange([]);
+            },
+          }
+        : {}),
       onStale: (id, isStale) => {
         if (isStale) stale.add(id);
         else stale.delete(id);

@@ -13,6 +13,7 @@ export type DenyCode =
   | 'TECHNICIAN_UNKNOWN'
   | 'TECHNICIAN_NO_ADDRESS'
   | 'ASSET_UNKNOWN'
+  | 'ASSET_CONFLICT'
   | 'SITE_MISMATCH'
   | 'NO_ENDPOINT'
   | 'NO_TECHNICIANS'
@@ -86,7 +87,9 @@ export function evaluate(orders: readonly WorkOrder[], register: Register, polic
       for (const assetId of order.assetIds) {
         const asset = register.assets.get(assetId);
         if (!asset) {
-          deny('ASSET_UNKNOWN', `asset "${assetId}" is not in the asset register`, { technicianId, assetId });
+          const held = register.withheld?.get(assetId);
+          if (held) deny('ASSET_CONFLICT', held, { technicianId, assetId });
+          else deny('ASSET_UNKNOWN', `asset "${assetId}" is not in the asset register`, { technicianId, assetId });
           continue;
         }
         if (order.site !== undefined && asset.site !== order.site) {

@@ -40,6 +40,8 @@ export interface Vendor {
 export interface Register {
   readonly assets: ReadonlyMap<string, Asset>;
   readonly vendors: ReadonlyMap<string, Vendor>;
+  /** Assets known but not usable (conflicting or incomplete records), with the reason. */
+  readonly withheld?: ReadonlyMap<string, string>;
 }
 
 export function makeRegister(assets: readonly Asset[], vendors: readonly Vendor[]): Register {
@@ -47,4 +49,63 @@ export function makeRegister(assets: readonly Asset[], vendors: readonly Vendor[
     assets: new Map(assets.map((a) => [a.id, a])),
     vendors: new Map(vendors.map((v) => [v.id, v])),
   };
+}
+
+/** An asset as a CMMS knows it: only the fields it holds; the overlay file adds the rest. */
+export type AssetRecord = Partial<Omit<Asset, 'id'>> & { readonly id: string };
+
+export interface AssetConflict {
+  readonly assetId: string;
+  readonly field: string;
+  /** What each side says: 'overlay' or a source id → value. */
+  readonly values: Readonly<Record<string, unknown>>;
+}
+
+export interface MergedRegister extends Register {
+  readonly conflicts: readonly AssetConflict[];
+}
+
+const MERGED_FIELDS = ['name', 'class', 'criticality', 'site', 'zone', 'endpoints', 'badgeAreas', 'pamTargets', 'firmware'] as const;
+const REQUIRED_FIELDS = ['class', 'criticality', 'site', 'zone'] as const;
+
+/**
+ * The asset register: the overlay file merged with what each CMMS holds. A field two sides give
+ * different values for is a conflict, and the asset is withheld (its access denied, with the
+ * reason) until someone fixes one side: never silently resolved. An asset missing a field policy
+ * needs is withheld too.
+ */
+export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<string, readonly AssetRecord[]>, vendors: readonly Vendor[]): MergedRegister {
+  const sides = new Map<string, Map<string, AssetRecord>>();
+  const add = (side: string, r: AssetRecord) => {
+    const m = sides.get(r.id) ?? new Map<string, AssetRecord>();
+    m.set(side, r);
+    sides.set(r.id, m);
+  };
+  for (const a of overlay) add('overlay', a);
+  for (const [source, records] of fromSources) for (const r of records) add(`source:${source}`, r);
+
+  const assets: Asset[] = [];
+  const conflicts: AssetConflict[] = [];
+  const withheld = new Map<string, string>();
+  for (const [id, bySide] of [...sides.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const merged: Record<string, unknown> = { id };
+    for (const field of MERGED_FIELDS) {
+      const values: Record<string, unknown> = {};
+      for (const [side, r] of bySide) if (r[field] !== undefined) values[side] = r[field];
+      const distinct = new Set(Object.values(values).map((v) => JSON.stringify(v)));
+      if (distinct.size > 1) conflicts.push({ assetId: id, field, values });
+      const first = Object.values(values)[0];
+      if (first !== undefined) merged[field] = first;
+    }
+    const mine = conflicts.filter((c) => c.assetId === id);
+    const missing = REQUIRED_FIELDS.filter((f) => merged[f] === undefined);
+    if (mine.length > 0) {
+      withheld.set(id, `asset "${id}" is withheld: ${mine.map((c) => `${c.field} differs (${Object.entries(c.values).map(([s, v]) => `${s}: ${JSON.stringify(v)}`).join(', ')})`).join('; ')}`);
+    } else if (missing.length > 0) {
+      withheld.set(id, `asset "${id}" is withheld: no ${missing.join(', ')} from the overlay or any CMMS`);
+    } else {
+      assets.push({ endpoints: [], ...merged } as unknown as Asset);
+    }
+  }
+  return { ...makeRegister(assets, vendors), withheld, conflicts };
 }

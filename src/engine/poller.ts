@@ -3,7 +3,7 @@ import type { WorkOrder } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Source, SourceApi } from '../sources/source.js';
+import type { AssetRecord, Source, SourceApi } from '../sources/source.js';
 import type { Store } from '../store/store.js';
 import type { Intake } from './intake.js';
 
@@ -27,6 +27,8 @@ export interface PollerOptions {
   readonly onStale: (sourceId: string, stale: boolean) => void;
   /** Orders whose stored state changed. */
   readonly onChange: (orderKeys: string[]) => void;
+  /** When set, each resync also reads the CMMS's assets and hands them over. */
+  readonly onAssets?: (records: readonly AssetRecord[]) => Promise<void>;
 }
 
 /** Statuses that can still hold access somewhere in policy; anything else is settled. */
@@ -102,6 +104,7 @@ export class SourcePoller {
    * longer lists, re-read one by one: that is how a missed "closed" is found.
    */
   async resync(): Promise<{ open: number; settled: number }> {
+    if (this.o.onAssets && this.o.source.api.listAssets) await this.o.onAssets(await this.o.source.api.listAssets(this.ctx()));
     const open = await this.o.source.api.listOpen(this.ctx());
     await this.ingestAll(open, 'resync');
     const listed = new Set(open.map((o) => o.id));

@@ -1,4 +1,4 @@
-import { WogateError, type Asset, type WorkOrder } from '../domain/index.js';
+import { WogateError, type AssetRecord, type WorkOrder } from '../domain/index.js';
 import type { Logger } from '../log.js';
 
 export interface WebhookRequest {
@@ -56,8 +56,7 @@ export interface SourceApi {
   writeBack(orderId: string, note: string, ctx: CallContext): Promise<void>;
 }
 
-/** An asset as the CMMS knows it: only the fields it holds; the overlay file adds the rest. */
-export type AssetRecord = Partial<Omit<Asset, 'id'>> & { readonly id: string };
+export type { AssetRecord };
 
 /**
  * One CMMS connection. Verification comes first and alone; then the payload is read into an event.
