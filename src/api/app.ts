@@ -82,7 +82,7 @@ export function createApp(d: AppDeps): express.Express {
     const source = d.sources.get(String(req.params.sourceId)) as Source;
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const now = d.clock();
-    const delivery = source.verify({ headers: req.headers, rawBody }, now);
+    const delivery = source.verify({ headers: req.headers, rawBody, url: req.originalUrl }, now);
     let payload: unknown;
     try {
       payload = JSON.parse(rawBody.toString('utf8'));

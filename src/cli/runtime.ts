@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
-import { mergeAssets, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
+import { mergeAssets, parseDuration, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
 import { loadConfig, resolveSecret, resolveSecrets, type ApiSourceConfig, type Config, type TargetConfig } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
@@ -11,6 +11,7 @@ import { Reconciler, type World } from '../engine/reconciler.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { GenericSource } from '../sources/generic.js';
+import { MaintainXSource, type MaintainXSourceOptions } from '../sources/maintainx.js';
 import type { Source } from '../sources/source.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
@@ -99,9 +100,27 @@ export function buildSources(config: Config, env: NodeJS.ProcessEnv = process.en
   return out;
 }
 
-/** The CMMS adapters by kind; each takes its config block with secrets resolved. */
-export function buildApiSource(s: ApiSourceConfig, options: Record<string, unknown>): Source {
-  throw new Error(`source kind "${s.kind}" (${s.id}) is not available in this build (options: ${Object.keys(options).join(', ')})`);
+/** The CMMS adapters by kind; each takes its config block with secrets resolved and durations in numbers. */
+export function buildApiSource(s: ApiSourceConfig, block: Record<string, unknown>): Source {
+  const options = { ...durationsToNumbers(block, `/sources/${s.id}/${s.kind}`), id: s.id };
+  switch (s.kind) {
+    case 'maintainx':
+      return new MaintainXSource(options as unknown as MaintainXSourceOptions);
+    default:
+      throw new Error(`source kind "${s.kind}" (${s.id}) is not available in this build`);
+  }
+}
+
+/** Config says `timeout: 10s` and `tolerance: 5m`; adapters take `timeoutMs` and `toleranceSeconds`. */
+function durationsToNumbers(block: Record<string, unknown>, where: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(block)) {
+    if (k === 'timeout' && typeof v === 'string') out.timeoutMs = parseDuration(v, `${where}/timeout`);
+    else if (k === 'tolerance' && typeof v === 'string') out.toleranceSeconds = parseDuration(v, `${where}/tolerance`) / 1000;
+    else if (v && typeof v === 'object' && !Array.isArray(v)) out[k] = durationsToNumbers(v as Record<string, unknown>, `${where}/${k}`);
+    else out[k] = v;
+  }
+  return out;
 }
 
 export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.ProcessEnv = process.env): Target {

@@ -70,6 +70,8 @@ export interface Source {
   /** Throws WogateError HOOK_MAPPING_FAILED naming the field when the payload can't be read. */
   parseEvent(payload: unknown, delivery: Delivery): SourceEvent;
   readonly api?: SourceApi;
+  /** Releases connections (keep-alive agents); called on shutdown. */
+  close?(): Promise<void>;
 }
 
 /**

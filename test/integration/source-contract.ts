@@ -38,7 +38,7 @@ export function sourceContract(name: string, makeSim: () => Promise<CmmsSimulato
     const metrics = createMetrics();
 
     const spec = (over: Partial<SimOrderSpec> = {}): SimOrderSpec => ({
-      id: 'WO-1001', status: 'awaiting_approval', vendorId: 'acme', technicianIds: ['jdoe'], assetIds: ['PLC-1', 'HMI-1'],
+      id: '1001', status: 'awaiting_approval', vendorId: 'acme', technicianIds: ['jdoe'], assetIds: ['PLC-1', 'HMI-1'],
       start: new Date(Date.now() - 60_000), end: new Date(Date.now() + 4 * 3_600_000), type: 'planned', site: 'north', approvers: ['supervisor'], title: 'contract test', ...over,
     });
 
@@ -92,67 +92,67 @@ export function sourceContract(name: string, makeSim: () => Promise<CmmsSimulato
 
     it('create: an order awaiting approval grants nothing', async () => {
       sim.upsert(spec());
-      await ring('WO-1001');
+      await ring('1001');
       expect(open()).to.deep.equal([]);
-      expect((await store.getOrder(source.id, 'WO-1001'))?.status).to.equal('awaiting_approval');
+      expect((await store.getOrder(source.id, '1001'))?.status).to.equal('awaiting_approval');
     });
 
     it('approve: access to both assets, and the trail is written back to the order', async () => {
       sim.upsert(spec({ status: 'approved' }));
-      await ring('WO-1001');
-      expect(open()).to.deep.equal(['WO-1001:HMI-1', 'WO-1001:PLC-1']);
+      await ring('1001');
+      expect(open()).to.deep.equal(['1001:HMI-1', '1001:PLC-1']);
       await writeBack.flush();
-      expect(sim.notes('WO-1001').join('\n')).to.match(/access GRANTED: jdoe -> PLC-1/);
+      expect(sim.notes('1001').join('\n')).to.match(/access GRANTED: jdoe -> PLC-1/);
     });
 
     it('change scope: dropping an asset revokes just that one', async () => {
       sim.upsert(spec({ status: 'approved' }));
-      await ring('WO-1001');
-      sim.change('WO-1001', { assetIds: ['PLC-1'] });
-      await ring('WO-1001');
-      expect(open()).to.deep.equal(['WO-1001:PLC-1']);
+      await ring('1001');
+      sim.change('1001', { assetIds: ['PLC-1'] });
+      await ring('1001');
+      expect(open()).to.deep.equal(['1001:PLC-1']);
     });
 
     it('close: everything revoked, and the trail says so', async () => {
       sim.upsert(spec({ status: 'in_progress' }));
-      await ring('WO-1001');
-      sim.change('WO-1001', { status: 'closed' });
-      await ring('WO-1001');
+      await ring('1001');
+      sim.change('1001', { status: 'closed' });
+      await ring('1001');
       expect(open()).to.deep.equal([]);
       await writeBack.flush();
-      expect(sim.notes('WO-1001').join('\n')).to.match(/access ENDED/);
+      expect(sim.notes('1001').join('\n')).to.match(/access ENDED/);
     });
 
     it('cancel: everything revoked', async () => {
       sim.upsert(spec({ status: 'approved' }));
-      await ring('WO-1001');
-      sim.change('WO-1001', { status: 'cancelled' });
-      await ring('WO-1001');
+      await ring('1001');
+      sim.change('1001', { status: 'cancelled' });
+      await ring('1001');
       expect(open()).to.deep.equal([]);
     });
 
     it('missed event: the full resync finds the order closed without a webhook', async () => {
       sim.upsert(spec({ status: 'approved' }));
-      await ring('WO-1001');
-      sim.change('WO-1001', { status: 'closed' });
+      await ring('1001');
+      sim.change('1001', { status: 'closed' });
       await poller().resync();
       await rec.reconcile();
       expect(open()).to.deep.equal([]);
     });
 
     it('cursor: polling picks up changes, and a restarted poller reads only what changed since', async () => {
-      sim.upsert(spec({ id: 'WO-2001', status: 'approved' }));
-      sim.upsert(spec({ id: 'WO-2002', status: 'approved', assetIds: ['HMI-1'] }));
+      sim.upsert(spec({ id: '2001', status: 'approved' }));
+      sim.upsert(spec({ id: '2002', status: 'approved', assetIds: ['HMI-1'] }));
       expect(await poller().pollOnce()).to.be.at.least(2);
       await rec.reconcile();
-      expect(open()).to.deep.equal(['WO-2001:HMI-1', 'WO-2001:PLC-1', 'WO-2002:HMI-1']);
+      expect(open()).to.deep.equal(['2001:HMI-1', '2001:PLC-1', '2002:HMI-1']);
       const cursor = await store.getState(`cursor:${source.id}`);
       expect(cursor, 'cursor persisted').to.be.a('string').and.not.equal('');
-      sim.change('WO-2002', { status: 'completed' });
+      sim.change('2002', { status: 'completed' });
       const p2 = poller(); // as after a restart: only the store carries the cursor
       await p2.pollOnce();
       await rec.reconcile();
-      expect(open()).to.deep.equal(['WO-2001:HMI-1', 'WO-2001:PLC-1']);
+      expect(open()).to.deep.equal(['2001:HMI-1', '2001:PLC-1']);
     });
 
     it('a webhook whose signature or credentials are wrong is refused and stores nothing', async () => {
