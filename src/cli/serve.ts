@@ -144,7 +144,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       await reconciler.reconcile().catch(() => undefined);
       await writeBack.flush().catch(() => undefined);
       for (const t of targets.values()) await t.close().catch(() => undefined);
-      for (const s of sources.values()) await s.close?.().catch(() => undefined);
+      for (const s of sources.values()) await Promise.resolve(s.close?.()).catch(() => undefined);
       await demo?.close();
       await rt.audit.append({ actor: 'wogate', action: 'daemon.stopped', subject: url, details: {} }).catch(() => undefined);
       await rt.store.close();

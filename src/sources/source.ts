@@ -71,7 +71,7 @@ export interface Source {
   parseEvent(payload: unknown, delivery: Delivery): SourceEvent;
   readonly api?: SourceApi;
   /** Releases connections (keep-alive agents); called on shutdown. */
-  close?(): Promise<void>;
+  close?(): void | Promise<void>;
 }
 
 /**
