@@ -12,6 +12,8 @@ import { createLogger, type Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
 import { GenericSource } from '../sources/generic.js';
 import { MaintainXSource, type MaintainXSourceOptions } from '../sources/maintainx.js';
+import { SapSource } from '../sources/sap.js';
+import { sapSourceOptions } from '../sources/sap-schema.js';
 import type { Source } from '../sources/source.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
@@ -106,6 +108,8 @@ export function buildApiSource(s: ApiSourceConfig, block: Record<string, unknown
   switch (s.kind) {
     case 'maintainx':
       return new MaintainXSource(options as unknown as MaintainXSourceOptions);
+    case 'sap':
+      return new SapSource(sapSourceOptions(s.id, block, `source ${s.id}`));
     default:
       throw new Error(`source kind "${s.kind}" (${s.id}) is not available in this build`);
   }
