@@ -13,6 +13,8 @@ import { createMetrics, type Metrics } from '../metrics.js';
 import { GenericSource } from '../sources/generic.js';
 import { MaintainXSource, type MaintainXSourceOptions } from '../sources/maintainx.js';
 import { SapSource } from '../sources/sap.js';
+import { MaximoSource } from '../sources/maximo.js';
+import { maximoOptionsFromConfig } from '../sources/maximo-config.js';
 import { sapSourceOptions } from '../sources/sap-schema.js';
 import type { Source } from '../sources/source.js';
 import { SqliteStore } from '../store/sqlite.js';
@@ -108,6 +110,8 @@ export function buildApiSource(s: ApiSourceConfig, block: Record<string, unknown
   switch (s.kind) {
     case 'maintainx':
       return new MaintainXSource(options as unknown as MaintainXSourceOptions);
+    case 'maximo':
+      return new MaximoSource(maximoOptionsFromConfig(s.id, block as Parameters<typeof maximoOptionsFromConfig>[1]));
     case 'sap':
       return new SapSource(sapSourceOptions(s.id, block, `source ${s.id}`));
     default:

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { demoOrder } from '../../src/demo/demo.js';
+import { MaximoSim } from '../sims/maximo.js';
 import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
 import { Netns, netnsAvailable, skipOrFail, veth } from '../helpers/netns.js';
 import { tmpDir } from '../helpers/world.js';
@@ -37,6 +38,7 @@ describe('e2e: approved order → nftables access → closed order → no access
   let asset: Netns;
   let files: string;
   let t: TestDaemon | undefined;
+  let maximo: MaximoSim | undefined;
 
   before(async function () {
     const available = await netnsAvailable();
@@ -57,8 +59,19 @@ describe('e2e: approved order → nftables access → closed order → no access
     fs.writeFileSync(path.join(files, 'assets.yaml'), `assets:\n  - {id: PLC-CL2-01, class: PLC, criticality: critical, site: north-wtp, zone: process-control, endpoints: [{address: ${ASSET}, ports: [502, 5900], protocol: tcp}]}\n  - {id: HMI-FLT-01, class: HMI, criticality: high, site: north-wtp, zone: process-control, endpoints: [{address: 10.78.2.3, ports: [502], protocol: tcp}]}\n`);
     fs.writeFileSync(path.join(files, 'vendors.yaml'), `vendors:\n  - id: acme-controls\n    technicians: [{id: tech-jdoe, address: ${VENDOR}}]\n`);
     fs.writeFileSync(path.join(files, 'policies', 'fw.yaml'), 'apiVersion: wogate/v1\nkind: AccessPolicy\nmetadata: {name: fw}\nrules:\n  - id: modbus\n    match: {vendors: [acme-controls], assetClasses: [PLC, HMI]}\n    require: {statuses: [approved, in_progress], minApprovals: 1, maxDuration: 12h}\n    grant: [{type: network, target: plant-fw, ports: [502]}]\n');
+    maximo = await MaximoSim.start();
+    const auth = maximo.hookAuth;
+    if (auth.kind !== 'basic') throw new Error('the Maximo simulator defaults to basic auth');
+    process.env.TEST_MX_API_KEY = maximo.apiKey;
+    process.env.TEST_MX_HOOK_PASSWORD = auth.password;
     t = await startDaemon({
       edit: (c) => {
+        c.sources.push({
+          id: 'maximo',
+          kind: 'maximo',
+          maximo: { baseUrl: maximo?.url, apiKey: 'env:TEST_MX_API_KEY', idFormat: 'wonum', webhook: { basic: [{ username: auth.username, password: 'env:TEST_MX_HOOK_PASSWORD' }] } },
+          poll: { incremental: '*/5 * * * *', fullResync: '0 * * * *' },
+        });
         c.policies.dir = path.join(files, 'policies');
         c.register.assets = path.join(files, 'assets.yaml');
         c.register.vendors = path.join(files, 'vendors.yaml');
@@ -71,6 +84,7 @@ describe('e2e: approved order → nftables access → closed order → no access
 
   after(async () => {
     await t?.stop();
+    await maximo?.close();
     for (const ns of made.reverse()) await ns.destroy();
     if (files) fs.rmSync(files, { recursive: true, force: true });
   });
@@ -90,5 +104,29 @@ describe('e2e: approved order → nftables access → closed order → no access
     await until(async () => (await td.daemon.runtime.store.listGrants({ states: ['revoked'] })).length === 2, 'both grants revoked');
     expect(await probe(vendor, 502), 'revoked').to.equal('TIMEOUT');
     expect((await td.daemon.runtime.audit.verify()).ok).to.equal(true);
+  });
+
+  it('Maximo: an approved work order opens nftables access, completing it closes access, and the worklog says both', async () => {
+    const td = t as TestDaemon;
+    const sim = maximo as MaximoSim;
+    const hook = `${td.daemon.url}/v1/hooks/maximo`;
+    const spec = {
+      id: '4200170', status: 'approved' as const, vendorId: 'acme-controls', technicianIds: ['tech-jdoe'], assetIds: ['PLC-CL2-01'],
+      start: new Date(Date.now() - 60_000), end: new Date(Date.now() + 3_600_000), type: 'corrective' as const, site: 'north-wtp', approvers: ['SUPER1'], title: 'Chlorinator PLC I/O card',
+    };
+    sim.upsert(spec);
+    expect(await sim.notify(spec.id, hook)).to.equal(202);
+    await until(async () => (await td.daemon.runtime.store.listGrants({ orderKey: 'maximo/4200170', states: ['active'] })).length === 1, 'Maximo grant active');
+    expect(await probe(vendor, 502)).to.equal('CONNECTED');
+
+    sim.change(spec.id, { status: 'completed' });
+    expect(await sim.notify(spec.id, hook)).to.equal(202);
+    await until(async () => (await td.daemon.runtime.store.listGrants({ orderKey: 'maximo/4200170', states: ['revoked'] })).length === 1, 'Maximo grant revoked');
+    expect(await probe(vendor, 502)).to.equal('TIMEOUT');
+
+    await until(() => sim.notes(spec.id).join('\n').includes('access ENDED'), 'worklog entries written back', 10_000);
+    const log = sim.notes(spec.id).join('\n');
+    expect(log).to.match(/access GRANTED: tech-jdoe -> PLC-CL2-01 \(10\.78\.2\.2:502\/tcp\) on plant-fw/);
+    expect(log).to.match(/access ENDED: tech-jdoe -> PLC-CL2-01/);
   });
 });
