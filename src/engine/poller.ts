@@ -3,7 +3,7 @@ import type { WorkOrder } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { AssetRecord, Source, SourceApi } from '../sources/source.js';
+import type { AssetRecord, CallContext, Source, SourceApi } from '../sources/source.js';
 import type { Store } from '../store/store.js';
 import type { Intake } from './intake.js';
 
@@ -51,8 +51,30 @@ export class SourcePoller {
     return this.o.source.id;
   }
 
-  private ctx() {
-    return { now: this.o.clock(), log: this.o.log.child({ source: this.id }) };
+  private unreadable: { id: string | undefined; error: Error }[] = [];
+
+  private ctx(): CallContext {
+    return { now: this.o.clock(), log: this.o.log.child({ source: this.id }), onUnreadable: (r) => this.unreadable.push(r) };
+  }
+
+  /**
+   * Records the listing skipped: each is audited and counted; an order wogate holds that can no
+   * longer be read is withdrawn (stored as draft, which no sane policy allows) until it reads again,
+   * so an unknown status code can't keep a door open.
+   */
+  private async settleUnreadable(): Promise<void> {
+    const found = this.unreadable.splice(0);
+    const changed: string[] = [];
+    for (const { id, error } of found) {
+      this.o.metrics.denials.inc({ code: 'ORDER_UNREADABLE' });
+      this.o.log.warn(`source ${this.id}: an order could not be read and is skipped`, { order: id, error: error.message });
+      await this.o.audit.append({ actor: `source:${this.id}`, action: 'order.unreadable', subject: `${this.id}/${id ?? '?'}`, details: { error: error.message } });
+      const stored = id ? await this.o.store.getOrder(this.id, id) : undefined;
+      if (!stored || SETTLED.has(stored.status) || stored.status === 'draft') continue;
+      const k = await this.o.intake.ingest({ ...stored, status: 'draft', sourceStatus: `(unreadable: ${error.message.slice(0, 160)})` }, `source:${this.id}`, { unreadable: true });
+      if (k) changed.push(k);
+    }
+    if (changed.length > 0) this.o.onChange(changed);
   }
 
   async start(): Promise<void> {
@@ -95,6 +117,7 @@ export class SourcePoller {
     const since = new Date(this.o.clock().getTime() - this.o.initialLookbackMs);
     const res = await this.o.source.api.poll(cursor, since, this.ctx());
     await this.ingestAll(res.orders, 'poll');
+    await this.settleUnreadable();
     await this.o.store.setState(key, res.cursor);
     return res.orders.length;
   }
@@ -107,9 +130,12 @@ export class SourcePoller {
     if (this.o.onAssets && this.o.source.api.listAssets) await this.o.onAssets(await this.o.source.api.listAssets(this.ctx()));
     const open = await this.o.source.api.listOpen(this.ctx());
     await this.ingestAll(open, 'resync');
+    // Unreadable orders are not in `open`; settling them first keeps them out of the re-read below.
+    const unreadableIds = new Set(this.unreadable.map((u) => u.id));
+    await this.settleUnreadable();
     const listed = new Set(open.map((o) => o.id));
     const stored = await this.o.store.listOrders(new Date(0));
-    const missing = stored.filter((o) => o.source === this.id && !SETTLED.has(o.status) && !listed.has(o.id));
+    const missing = stored.filter((o) => o.source === this.id && !SETTLED.has(o.status) && o.status !== 'draft' && !listed.has(o.id) && !unreadableIds.has(o.id));
     const changed: string[] = [];
     for (const o of missing) {
       const fresh = await this.o.source.api.fetchOrder(o.id, this.ctx());

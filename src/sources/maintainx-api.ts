@@ -5,7 +5,7 @@ import { WogateError } from '../domain/errors.js';
 import { CRITICALITIES, type Criticality } from '../domain/register.js';
 import { compareRevisions, type CanonicalStatus, type WorkOrder } from '../domain/workorder.js';
 import { isPlainObject, mapMaintainXOrder, own, toDate, toId, type MaintainXMapping } from './maintainx-mapping.js';
-import { SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
+import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
 
 /** Custom field labels (asset `extraFields`) for what MaintainX assets have no native place for. */
 export interface MaintainXAssetFields {
@@ -123,7 +123,8 @@ export class MaintainXApi implements SourceApi {
       const changed = this.guard(res, () => toDate('revision', `${where}.updatedAt`, own(item, 'updatedAt'))).getTime();
       if (changed < fromMs) return 'stop';
       newest = Math.max(newest, changed);
-      keepNewest(byId, this.map(item, where, res));
+      const order = mapListed(ctx, () => String(own(item, 'id')), () => this.map(item, where, res));
+      if (order) keepNewest(byId, order);
       return 'next';
     });
     return { orders: [...byId.values()], cursor: `mx1:${new Date(newest).toISOString()}` };
@@ -139,8 +140,8 @@ export class MaintainXApi implements SourceApi {
       ...statuses.map((s) => ['statuses', s] as const), ...expand(EXPAND_LIST),
     ];
     await this.pages('/workorders', query, 'workOrders', ctx, (item, where, res) => {
-      const order = this.map(item, where, res);
-      if (!NOT_OPEN.includes(order.status)) keepNewest(byId, order);
+      const order = mapListed(ctx, () => String(own(item, 'id')), () => this.map(item, where, res));
+      if (order && !NOT_OPEN.includes(order.status)) keepNewest(byId, order);
       return 'next';
     });
     return [...byId.values()];

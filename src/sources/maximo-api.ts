@@ -2,10 +2,10 @@ import { WogateError, type CanonicalStatus, type WorkOrder } from '../domain/ind
 import { getPath } from './mapping.js';
 import { MaximoClient, type MaximoClientOptions } from './maximo-client.js';
 import {
-  assetSelect, formatMaximoDate, lowerKeys, mapMaximoAsset, mapMaximoRecord, parseMaximoDate, workOrderSelect,
+  assetSelect, formatMaximoDate, lowerKeys, mapMaximoAsset, mapMaximoRecord, orderKeyOf, parseMaximoDate, workOrderSelect,
   type MaximoAssetMapping, type MaximoMapping,
 } from './maximo-mapping.js';
-import { SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
+import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
 
 export interface MaximoApiOptions extends MaximoClientOptions {
   readonly objectStructure: string;
@@ -77,7 +77,8 @@ export class MaximoApi implements SourceApi {
     }, ctx, (members) => {
       for (const raw of members) {
         const record = lowerKeys(raw);
-        const order = this.map(record, 'GET');
+        const order = mapListed(ctx, () => orderKeyOf(record, this.o.mapping).id, () => this.map(record, 'GET'));
+        if (!order) continue;
         const changed = this.changedAt(record);
         maxSeen = Math.max(maxSeen, changed);
         const prior = byId.get(order.id);
@@ -103,7 +104,9 @@ export class MaximoApi implements SourceApi {
       pageSize: this.o.pageSize,
     }, ctx, (members) => {
       for (const raw of members) {
-        const order = this.map(lowerKeys(raw), 'GET');
+        const record = lowerKeys(raw);
+        const order = mapListed(ctx, () => orderKeyOf(record, this.o.mapping).id, () => this.map(record, 'GET'));
+        if (!order) continue;
         if (!SETTLED.has(order.status)) byId.set(order.id, order);
         else byId.delete(order.id);
       }

@@ -6,7 +6,7 @@ import {
   dateTimeOffsetLiteral, mapSapEquipment, mapSapOrder, ORDER_ID, parseODataDate, text,
   type SapAssetOptions, type SapMappingOptions,
 } from './sap-mapping.js';
-import { SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
+import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
 
 export interface SapApiOptions extends Omit<SapHttpOptions, 'csrfServicePath'> {
   /** Default /sap/opu/odata/sap/API_MAINTENANCEORDER. */
@@ -280,7 +280,8 @@ export class SapApi implements SourceApi {
       for (const rec of this.results(res, url)) {
         const key = text(rec, 'MaintenanceOrder');
         if (key === undefined) throw this.http.invalid('GET', url, { status: res.status }, 'an order has no MaintenanceOrder');
-        const order = this.map(rec, res);
+        const order = mapListed(ctx, () => key, () => this.map(rec, res));
+        if (!order) continue;
         rows.push({ rec, key, order, ...(changed ? { changedMs: changed(rec, url) } : {}) });
       }
       const next = this.nextLink(res, url);

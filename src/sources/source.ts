@@ -31,6 +31,29 @@ export interface CallContext {
   readonly now: Date;
   readonly log: Logger;
   readonly signal?: AbortSignal;
+  /**
+   * Listings (poll, listOpen) report a record they can't read here and go on without it, so one
+   * record with, say, an unknown status code can't stall a whole source. Without it they throw.
+   */
+  readonly onUnreadable?: (record: { readonly id: string | undefined; readonly error: WogateError }) => void;
+}
+
+/** Maps one record of a listing; an unreadable one goes to ctx.onUnreadable and is skipped (undefined). */
+export function mapListed<T>(ctx: CallContext, id: () => string | undefined, map: () => T): T | undefined {
+  try {
+    return map();
+  } catch (e) {
+    const unreadable = e instanceof WogateError && (e.code === 'HOOK_MAPPING_FAILED' || (e.code === 'SOURCE_CALL_FAILED' && e.details?.code === 'SOURCE_RESPONSE_INVALID'));
+    if (!ctx.onUnreadable || !unreadable) throw e;
+    let key: string | undefined;
+    try {
+      key = id();
+    } catch {
+      key = undefined;
+    }
+    ctx.onUnreadable({ id: key, error: e });
+    return undefined;
+  }
 }
 
 /** One page of changes since a cursor. The cursor is opaque to wogate and persisted between runs. */

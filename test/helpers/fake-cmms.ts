@@ -1,5 +1,5 @@
-import type { WorkOrder } from '../../src/domain/index.js';
-import { SourceError, type Delivery, type PollResult, type Source, type SourceApi, type SourceEvent } from '../../src/sources/source.js';
+import { WogateError, type WorkOrder } from '../../src/domain/index.js';
+import { mapListed, SourceError, type CallContext, type Delivery, type PollResult, type Source, type SourceApi, type SourceEvent } from '../../src/sources/source.js';
 
 /** A readable in-memory CMMS with an API: orders by id, a change counter as cursor, notes, and a switch to fail. */
 export class FakeCmms implements SourceApi {
@@ -8,6 +8,8 @@ export class FakeCmms implements SourceApi {
   private readonly changedAt = new Map<string, number>();
   private seq = 0;
   down = false;
+  /** Orders whose records the adapter can't read (say, an unknown status code): listings skip them. */
+  readonly unreadable = new Set<string>();
   failWriteBack = false;
   calls = 0;
 
@@ -30,16 +32,23 @@ export class FakeCmms implements SourceApi {
     return this.orders.get(id);
   }
 
-  async poll(cursor: string | undefined): Promise<PollResult> {
+  private readable(list: WorkOrder[], ctx: CallContext): WorkOrder[] {
+    return list.filter((o) => mapListed(ctx, () => o.id, () => {
+      if (this.unreadable.has(o.id)) throw new WogateError('HOOK_MAPPING_FAILED', `status: source status "WEIRD" has no mapping`);
+      return o;
+    }) !== undefined);
+  }
+
+  async poll(cursor: string | undefined, _since: Date, ctx: CallContext): Promise<PollResult> {
     this.gate();
     const from = cursor ? Number(cursor) : 0;
     const orders = [...this.orders.values()].filter((o) => (this.changedAt.get(o.id) ?? 0) > from);
-    return { orders, cursor: String(this.seq) };
+    return { orders: this.readable(orders, ctx), cursor: String(this.seq) };
   }
 
-  async listOpen(): Promise<WorkOrder[]> {
+  async listOpen(ctx: CallContext): Promise<WorkOrder[]> {
     this.gate();
-    return [...this.orders.values()].filter((o) => !['completed', 'closed', 'cancelled'].includes(o.status));
+    return this.readable([...this.orders.values()].filter((o) => !['completed', 'closed', 'cancelled'].includes(o.status)), ctx);
   }
 
   async writeBack(orderId: string, note: string): Promise<void> {

@@ -167,6 +167,29 @@ describe('engine with a CMMS API', function () {
     expect(fw.open.size, 'restored').to.equal(2);
   });
 
+  it('skips an order it cannot read without stalling the source, audits it, and withdraws its access', async () => {
+    cmms.put(order({ id: 'WO-8' }, clock.now));
+    cmms.put(order({ id: 'WO-9', assetIds: ['HMI-1'] }, clock.now));
+    const p = poller();
+    await p.pollOnce();
+    await rec.reconcile();
+    expect(fw.open.size).to.equal(3);
+    cmms.put(order({ id: 'WO-8', status: 'approved' }, clock.now));
+    cmms.unreadable.add('WO-8');
+    cmms.put(order({ id: 'WO-10', assetIds: ['HMI-1'] }, clock.now));
+    await p.pollOnce();
+    expect(await store.getState('cursor:cmms'), 'the cursor moved on').to.equal('4');
+    await rec.reconcile();
+    expect([...fw.open.values()].map((g) => g.orderId).sort()).to.deep.equal(['WO-10', 'WO-9']);
+    expect((await store.getOrder('cmms', 'WO-8'))?.sourceStatus).to.match(/unreadable: .*WEIRD/);
+    expect(await actions()).to.include('order.unreadable');
+    cmms.unreadable.delete('WO-8');
+    cmms.put(order({ id: 'WO-8' }, clock.now));
+    await p.pollOnce();
+    await rec.reconcile();
+    expect(fw.open.size, 'readable again, access back').to.equal(4);
+  });
+
   it('writes the access trail back to the work order, and a write-back failure never blocks a revoke', async () => {
     cmms.put(order({ id: 'WO-7' }, clock.now));
     await deliver({ orderId: 'WO-7' });
