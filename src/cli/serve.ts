@@ -89,8 +89,9 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   await scheduler.start();
   drain();
   for (const p of pollers) {
-    // A CMMS that is down at start must not stop the daemon: the poller records it and fails closed if configured.
-    await p.start();
+    // Not awaited: a CMMS that is slow or down at start must not hold up the daemon; the poller
+    // records the failure, alerts when stale and fails closed if configured.
+    void p.start();
   }
   const healthy = () => {
     const last = scheduler.lastPassAt();
