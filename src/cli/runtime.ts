@@ -145,7 +145,7 @@ export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.en
   return new Map(config.targets.filter((t) => t.enabled).map((t) => [t.id, buildTarget(t, config, env)]));
 }
 
-export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void) {
+export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void, config: Config = rt.config) {
   const random = () => randomInt(0, 1_000_000) / 1_000_000;
   const stale = new Set<string>();
   const writeBack = new WriteBack({ sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, random });
@@ -165,7 +165,7 @@ export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, s
   });
   const intake = new Intake({ store: rt.store, sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock, random, world: () => rt.world(), onChange });
   const pollers: SourcePoller[] = [];
-  for (const s of rt.config.sources) {
+  for (const s of config.sources) {
     const source = sources.get(s.id);
     if (s.kind === 'generic' || !source?.api) continue;
     pollers.push(new SourcePoller({

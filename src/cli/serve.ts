@@ -40,8 +40,9 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   if (config.demo.enabled) log.warn('DEMO MODE is on (config demo.enabled): a simulated CMMS on loopback will send a work order; turn it off before real use');
 
   const demoPrep = config.demo.enabled ? await startDemo.prepare(rt) : undefined;
-  const sources = buildSources(config, env);
-  const targets = buildTargets(demoPrep ? demoPrep.config : config, env);
+  const effective = demoPrep ? demoPrep.config : config;
+  const sources = buildSources(effective, env);
+  const targets = buildTargets(effective, env);
   for (const t of targets.values()) {
     // A target that can't be prepared is a deployment error: refuse to run rather than grant partially.
     await t.init({ now: rt.clock(), log: log.child({ target: t.id }) });
@@ -52,7 +53,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const { reconciler, intake, pollers, writeBack } = buildEngine(rt, targets, sources, (keys) =>
     // An empty list means "which orders is unknown" (a source went stale or recovered): a full pass.
     scheduler.trigger('orders changed', keys.length > 0 ? keys : undefined),
-  );
+  effective);
   const scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock: rt.clock, log, fullReconcileMs: config.engine.fullReconcileMs, debounceMs: 20 });
   const replayed = await reconciler.replayJournal();
   if (replayed) log.warn(`journal: ${replayed} interrupted target call(s) will be redone`);

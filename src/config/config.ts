@@ -101,7 +101,7 @@ export interface Config {
   };
   readonly sources: readonly SourceConfig[];
   readonly targets: readonly TargetConfig[];
-  readonly demo: { readonly enabled: boolean; readonly source?: string; readonly target?: string; readonly closeAfterMs: number };
+  readonly demo: { readonly enabled: boolean; readonly source?: string; readonly target?: string; readonly cmms: 'generic' | 'maximo'; readonly closeAfterMs: number };
 }
 
 const SCHEMA = 'config.schema.json';
@@ -168,7 +168,7 @@ type RawConfig = {
   engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number } };
   sources?: (Record<string, unknown> & { id: string; kind: 'generic' | ApiSourceKind; webhook?: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping?: GenericSourceConfig['mapping']; poll?: RawPoll })[];
   targets?: (Record<string, unknown> & { id: string; kind: 'http' | 'nftables'; enabled?: boolean })[];
-  demo?: { enabled?: boolean; source?: string; target?: string; closeAfter?: string };
+  demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
 };
 
 type RawPoll = { incremental?: string; fullResync?: string; initialLookback?: string; staleAfter?: string; failClosed?: boolean; assets?: boolean };
@@ -285,6 +285,7 @@ function normalise(raw: RawConfig, file: string): Config {
       enabled: raw.demo?.enabled ?? false,
       ...(demoSource ? { source: demoSource } : {}),
       ...(raw.demo?.target ? { target: raw.demo.target } : {}),
+      cmms: raw.demo?.cmms ?? 'generic',
       closeAfterMs: dur(raw.demo?.closeAfter, '20s', '/demo/closeAfter'),
     },
   };

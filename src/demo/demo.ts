@@ -62,6 +62,7 @@ async function prepare(rt: Runtime): Promise<{ config: Config; run(daemonUrl: st
     ...config,
     targets: config.targets.map((t) => (t.id === config.demo.target && t.kind === 'http' ? { ...t, http: { ...t.http, baseUrl: gateway.url } } : t)),
   };
+  if (config.demo.cmms === 'maximo') return prepareMaximo(rt, patched, gateway);
   return {
     config: patched,
     async run(daemonUrl: string): Promise<Demo> {
@@ -96,6 +97,73 @@ async function prepare(rt: Runtime): Promise<{ config: Config; run(daemonUrl: st
         gatewayEntries: () => gateway.entries,
         stop: () => timers.forEach(clearTimeout),
         close: () => gateway.close(),
+      };
+    },
+  };
+}
+
+/**
+ * The Maximo flavour: the Maximo simulator (test/sims, shipped in the build) holds the order;
+ * its publish channel rings wogate's doorbell with basic auth, wogate re-reads the order through
+ * the OSLC API, and the access trail lands in the order's worklog.
+ */
+async function prepareMaximo(rt: Runtime, config: Config, gateway: Awaited<ReturnType<typeof startGateway>>): Promise<{ config: Config; run(daemonUrl: string): Promise<Demo> }> {
+  const { log } = rt;
+  const { MaximoSim } = await import('../../test/sims/maximo.js');
+  const sim = await MaximoSim.start();
+  const auth = sim.hookAuth;
+  const sourceId = 'demo-maximo';
+  const withSource: Config = {
+    ...config,
+    sources: [
+      ...config.sources,
+      {
+        id: sourceId,
+        kind: 'maximo',
+        // Demo values, not references: the simulator made them up a moment ago.
+        options: { baseUrl: sim.url, apiKey: sim.apiKey, idFormat: 'wonum', webhook: auth.kind === 'basic' ? { basic: [{ username: auth.username, password: auth.password }] } : { header: { name: auth.name, secrets: [auth.secret] } } },
+        poll: { incremental: '*/1 * * * *', fullResync: '*/10 * * * *', initialLookbackMs: 86_400_000, staleAfterMs: 1_800_000, failClosed: false, assets: false },
+      },
+    ],
+  };
+  log.info(`demo: Maximo simulator on ${sim.url}`);
+  return {
+    config: withSource,
+    async run(daemonUrl: string): Promise<Demo> {
+      const timers: NodeJS.Timeout[] = [];
+      const id = String(4_200_000 + Math.floor(Math.random() * 99_999));
+      const hook = `${daemonUrl}/v1/hooks/${sourceId}`;
+      const ring = async (what: string) => log.info(`demo Maximo: ${what}; publish channel delivered work order ${id}, wogate answered ${await sim.notify(id, hook)}`);
+      const done = new Promise<void>((resolve) => {
+        timers.push(setTimeout(() => {
+          const now = Date.now();
+          sim.upsert({
+            id, status: 'approved', vendorId: 'acme-controls', technicianIds: ['tech-jdoe'], assetIds: ['PLC-CL2-01', 'HMI-FLT-01'],
+            start: new Date(now - 60_000), end: new Date(now + 2 * 3_600_000), type: 'corrective', site: 'north-wtp', approvers: ['OPS-SUPER'],
+            title: 'DEMO: chlorinator PLC I/O card swap',
+          });
+          void ring('status APPR').then(() => {
+            timers.push(setTimeout(() => {
+              sim.change(id, { status: 'completed' });
+              void ring('status COMP').then(() => {
+                timers.push(setTimeout(() => {
+                  for (const note of sim.notes(id)) log.info(`demo Maximo worklog of ${id}:\n${note}`);
+                  log.info('demo: finished. wogate keeps running and is ready for real webhooks (Ctrl-C to stop)');
+                  resolve();
+                }, 3000));
+              }, () => resolve());
+            }, config.demo.closeAfterMs));
+          }, () => resolve());
+        }, 1000));
+      });
+      return {
+        done,
+        gatewayEntries: () => gateway.entries,
+        stop: () => timers.forEach(clearTimeout),
+        close: async () => {
+          await gateway.close();
+          await sim.close();
+        },
       };
     },
   };
