@@ -6,6 +6,7 @@ import { CRITICALITIES, type Criticality } from '../domain/register.js';
 import { compareRevisions, type CanonicalStatus, type WorkOrder } from '../domain/workorder.js';
 import { isPlainObject, mapMaintainXOrder, own, toDate, toId, type MaintainXMapping } from './maintainx-mapping.js';
 import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
+import { checkHttpUrl, excerpt, parseRetryAfter } from '../http-safety.js';
 
 /** Custom field labels (asset `extraFields`) for what MaintainX assets have no native place for. */
 export interface MaintainXAssetFields {
@@ -47,8 +48,6 @@ const EXPAND_ASSETS = ['asset_types', 'extra_fields'];
 const NOT_OPEN: readonly CanonicalStatus[] = ['completed', 'closed', 'cancelled', 'draft'];
 const WORK_ORDER_ID = /^[1-9][0-9]{0,15}$/;
 const CURSOR = /^mx1:(.+)$/;
-const RETRY_AFTER_CAP_MS = 3_600_000;
-const EXCERPT = 200;
 const MAX_NOTE_LENGTH = 4000;
 const BAD_HEADER_CHAR = /[\r\n\0]/;
 
@@ -61,7 +60,7 @@ export class MaintainXApi implements SourceApi {
 
   constructor(private readonly o: MaintainXApiOptions) {
     const where = `source ${o.sourceId}`;
-    this.base = checkBaseUrl(o.baseUrl, where);
+    this.base = checkHttpUrl(o.baseUrl, `${where}: baseUrl`).href.replace(/\/+$/, '');
     if (o.apiKey.trim() === '' || BAD_HEADER_CHAR.test(o.apiKey.trim())) {
       // Say what is wrong, never what the key holds.
       throw new WogateError('CONFIG_INVALID', `${where}: apiKey is empty or contains CR, LF or NUL (value not shown)`);
@@ -326,7 +325,7 @@ export class MaintainXApi implements SourceApi {
   private statusError(method: string, path: string, res: AxiosResponse<string>, now: Date): SourceError {
     const s = res.status;
     const retryable = s === 408 || s === 429 || s >= 500;
-    const retryAfterMs = s === 429 || s === 503 ? retryAfter(res.headers['retry-after'], res.headers['x-rate-limit-reset'], now) : undefined;
+    const retryAfterMs = s === 429 || s === 503 ? parseRetryAfter(res.headers['retry-after'], now, res.headers['x-rate-limit-reset']) : undefined;
     const hint = s >= 300 && s < 400 ? ' (redirects are not followed)' : s === 401 ? ' (API key rejected)' : '';
     return new SourceError(this.o.sourceId, `${method} ${path} answered ${s}${hint}: ${this.excerpt(res.data)}`, retryable, {
       method, path, status: s, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
@@ -334,13 +333,7 @@ export class MaintainXApi implements SourceApi {
   }
 
   private excerpt(data: unknown): string {
-    let text = typeof data === 'string' ? data : '';
-    if (text === '') return '(empty body)';
-    // A debugging proxy may echo request headers back; the key must not reach a log that way.
-    text = text.split(this.o.apiKey.trim()).join('[redacted]');
-    // Control characters would let a hostile answer forge lines in our logs.
-    const cut = Array.from(text.slice(0, EXCERPT), (c) => (c < ' ' || c === '\u007f' ? ' ' : c)).join('');
-    return text.length > EXCERPT ? `${cut}…` : cut;
+    return excerpt(data, [this.o.apiKey]);
   }
 }
 
@@ -363,29 +356,3 @@ function pathOf(res: AxiosResponse<string>): string {
   }
 }
 
-function checkBaseUrl(raw: string, where: string): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new WogateError('CONFIG_INVALID', `${where}: baseUrl is not a URL`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WogateError('CONFIG_INVALID', `${where}: baseUrl must be http or https`);
-  if (u.search || u.hash) throw new WogateError('CONFIG_INVALID', `${where}: baseUrl must not have a query or fragment`);
-  if (u.username || u.password) throw new WogateError('CONFIG_INVALID', `${where}: baseUrl must not carry credentials; use apiKey`);
-  return u.href.replace(/\/+$/, '');
-}
-
-/** Retry-After (seconds or HTTP date), else MaintainX's own X-Rate-Limit-Reset (seconds until the window resets). */
-function retryAfter(h: unknown, reset: unknown, now: Date): number | undefined {
-  let ms: number | undefined;
-  if (typeof h === 'string' && h.trim() !== '') {
-    const v = h.trim();
-    ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now.getTime();
-  } else if (typeof reset === 'string' && /^\d+$/.test(reset.trim())) {
-    ms = Number(reset.trim()) * 1000;
-  }
-  if (ms === undefined || !Number.isFinite(ms)) return undefined;
-  // A remote must not be able to park wogate's reads for days by asking it to wait.
-  return Math.min(Math.max(0, ms), RETRY_AFTER_CAP_MS);
-}

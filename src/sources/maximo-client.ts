@@ -3,6 +3,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { WogateError } from '../domain/index.js';
 import { SourceError, type CallContext } from './source.js';
+import { excerpt, parseRetryAfter } from '../http-safety.js';
 
 export interface MaximoClientOptions {
   readonly sourceId: string;
@@ -22,10 +23,6 @@ export interface CollectionQuery {
   readonly pageSize: number;
 }
 
-const RETRY_AFTER_CAP_MS = 3_600_000;
-const EXCERPT = 200;
-// eslint-disable-next-line no-control-regex -- control characters would forge log lines
-const CONTROL = /[\u0000-\u001f\u007f]/g;
 
 /**
  * Maximo's REST/JSON API (lean=1) with an API key: collection reads followed page by page, and
@@ -196,20 +193,7 @@ export class MaximoClient {
   }
 
   private excerpt(data: unknown): string {
-    const raw = typeof data === 'string' ? data : '';
-    if (raw === '') return '(empty body)';
-    // An error page that echoes request headers must not put the key into a log line.
-    const text = raw.split(this.o.apiKey).join('[apikey]');
-    const cut = text.slice(0, EXCERPT).replace(CONTROL, ' ');
-    return text.length > EXCERPT ? `${cut}…` : cut;
+    return excerpt(data, [this.o.apiKey]);
   }
 }
 
-function parseRetryAfter(h: unknown, now: Date): number | undefined {
-  if (typeof h !== 'string' || h.trim() === '') return undefined;
-  const v = h.trim();
-  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now.getTime();
-  if (!Number.isFinite(ms)) return undefined;
-  // A server must not be able to park wogate's reads for days by asking it to wait.
-  return Math.min(Math.max(0, ms), RETRY_AFTER_CAP_MS);
-}

@@ -3,6 +3,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { WogateError } from '../domain/errors.js';
 import { SourceError, type CallContext } from './source.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, pathOf } from '../http-safety.js';
 
 /** How wogate signs in to S/4HANA: a communication user (Basic) or OAuth 2.0 client credentials. */
 export type SapAuth =
@@ -41,39 +42,8 @@ export interface SapResponse {
 
 type Method = 'GET' | 'POST' | 'PATCH';
 
-const RETRY_AFTER_CAP_MS = 3_600_000;
-const EXCERPT = 200;
 const TOKEN_EARLY_MS = 30_000;
 const HEADER_UNSAFE = /[\r\n\0]/;
-
-export function checkHttpUrl(raw: string, where: string): URL {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new WogateError('CONFIG_INVALID', `${where} is not a URL`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WogateError('CONFIG_INVALID', `${where} must be http or https`);
-  if (u.search || u.hash || u.username || u.password) throw new WogateError('CONFIG_INVALID', `${where} must not have a query, fragment or credentials`);
-  return u;
-}
-
-/** The URL path only: a query string may carry keys, so it never reaches a message or log. */
-function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url.split(/[?#]/, 1)[0] ?? '';
-  }
-}
-
-function excerpt(data: unknown): string {
-  const s = typeof data === 'string' ? data : '';
-  if (s === '') return '(empty body)';
-  // Control characters would let a hostile answer forge lines in our logs.
-  const cut = Array.from(s.slice(0, EXCERPT), (c) => (c < ' ' || c === '\u007f' ? ' ' : c)).join('');
-  return s.length > EXCERPT ? `${cut}…` : cut;
-}
 
 /** SAP Gateway's error body: {"error":{"code":"…","message":{"value":"…"}}}; the code and text, if it is one. */
 function odataError(data: string): string | undefined {
@@ -86,15 +56,6 @@ function odataError(data: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function parseRetryAfter(h: unknown, now: Date): number | undefined {
-  if (typeof h !== 'string' || h.trim() === '') return undefined;
-  const v = h.trim();
-  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now.getTime();
-  if (!Number.isFinite(ms)) return undefined;
-  // A remote must not be able to park wogate's reads for days by asking it to wait.
-  return Math.min(Math.max(0, ms), RETRY_AFTER_CAP_MS);
 }
 
 function headerText(v: unknown): string | undefined {

@@ -18,6 +18,7 @@ import {
   type TemplateValue,
 } from './http-template.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, pathOf } from '../http-safety.js';
 
 export interface HttpRequestSpec {
   readonly method: 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'GET';
@@ -87,8 +88,6 @@ const GRANT_NAMES = [
 export const HTTP_PLACEHOLDERS: readonly string[] = [...GRANT_NAMES, 'ref.id', 'ref.key'];
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const RETRY_AFTER_CAP_MS = 3_600_000;
-const EXCERPT = 200;
 
 function isTemplateValue(v: unknown): v is TemplateValue {
   return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
@@ -120,7 +119,7 @@ export class HttpTarget implements Target {
     this.id = o.id;
     this.nativeExpiry = o.nativeExpiry ?? false;
     const where = `target ${o.id}`;
-    this.base = checkBaseUrl(o.baseUrl, where);
+    this.base = checkHttpUrl(o.baseUrl, `${where}: baseUrl`).href.replace(/\/+$/, '');
     this.timeoutMs = o.timeoutMs ?? 10_000;
     if (!(this.timeoutMs > 0)) throw new WogateError('CONFIG_INVALID', `${where}: timeoutMs must be positive`);
     for (const [name, value] of Object.entries(o.headers ?? {})) {
@@ -354,51 +353,13 @@ function values(g: TargetGrant, ref: TargetRef | undefined, now: Date): Map<stri
   return m;
 }
 
-function checkBaseUrl(raw: string, where: string): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new WogateError('CONFIG_INVALID', `${where}: baseUrl is not a URL`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WogateError('CONFIG_INVALID', `${where}: baseUrl must be http or https`);
-  if (u.search || u.hash) throw new WogateError('CONFIG_INVALID', `${where}: baseUrl must not have a query or fragment`);
-  return u.href.replace(/\/+$/, '');
-}
-
 function checkHeaderName(name: string, where: string): void {
   if (!HEADER_NAME.test(name)) throw new WogateError('CONFIG_INVALID', `${where}: ${JSON.stringify(name)} is not a valid header name`);
-}
-
-/** The URL path only: a query string may carry secrets, so it never reaches a message or log. */
-function pathOf(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url.split(/[?#]/, 1)[0] ?? '';
-  }
-}
-
-function excerpt(data: unknown): string {
-  const text = typeof data === 'string' ? data : '';
-  if (text === '') return '(empty body)';
-  // Control characters would let a hostile answer forge lines in our logs.
-  const cut = Array.from(text.slice(0, EXCERPT), (c) => (c < ' ' || c === '\u007f' ? ' ' : c)).join('');
-  return text.length > EXCERPT ? `${cut}…` : cut;
 }
 
 function describeType(res: AxiosResponse<string>): string {
   const type = res.headers['content-type'];
   return typeof type === 'string' && type !== '' ? `${type.split(';', 1)[0]} that is not JSON` : 'a body that is not JSON';
-}
-
-function parseRetryAfter(h: unknown, now: Date): number | undefined {
-  if (typeof h !== 'string' || h.trim() === '') return undefined;
-  const v = h.trim();
-  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now.getTime();
-  if (!Number.isFinite(ms)) return undefined;
-  // A remote must not be able to park a revoke for days by asking us to wait.
-  return Math.min(Math.max(0, ms), RETRY_AFTER_CAP_MS);
 }
 
 function isId(v: unknown): v is string | number {

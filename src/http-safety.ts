@@ -1,0 +1,58 @@
+// What every outbound HTTP adapter (targets and CMMS sources) needs to stay safe with answers it
+// does not control: messages that never carry a query string or a credential, log excerpts a
+// hostile body cannot forge lines with, and a Retry-After that cannot park wogate for days.
+import { WogateError } from './domain/index.js';
+
+/** A remote asking to wait longer than this is waited on for this long, no more. */
+export const RETRY_AFTER_CAP_MS = 3_600_000;
+
+const EXCERPT_CHARS = 200;
+// eslint-disable-next-line no-control-regex -- control characters would forge log lines
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+/** A configured base URL: http or https, no query, fragment or credentials (those go in headers). */
+export function checkHttpUrl(raw: string, where: string): URL {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new WogateError('CONFIG_INVALID', `${where} is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new WogateError('CONFIG_INVALID', `${where} must be http or https`);
+  if (u.search || u.hash || u.username || u.password) throw new WogateError('CONFIG_INVALID', `${where} must not have a query, fragment or credentials`);
+  return u;
+}
+
+/** The URL's path only: a query string may carry keys, so it never reaches a message or a log. */
+export function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return url.split(/[?#]/, 1)[0] ?? '';
+  }
+}
+
+/**
+ * The first characters of an answer for a message: control characters blanked, and any of
+ * `secrets` (an error page may echo request headers) replaced.
+ */
+export function excerpt(data: unknown, secrets: readonly string[] = []): string {
+  let text = typeof data === 'string' ? data : '';
+  if (text === '') return '(empty body)';
+  for (const s of secrets) if (s.trim() !== '') text = text.split(s.trim()).join('[redacted]');
+  const cut = text.slice(0, EXCERPT_CHARS).replace(CONTROL, ' ');
+  return text.length > EXCERPT_CHARS ? `${cut}…` : cut;
+}
+
+/** Retry-After as seconds or an HTTP date (or a fallback header in seconds), in ms, capped. */
+export function parseRetryAfter(h: unknown, now: Date, fallbackSeconds?: unknown): number | undefined {
+  let ms: number | undefined;
+  if (typeof h === 'string' && h.trim() !== '') {
+    const v = h.trim();
+    ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v) - now.getTime();
+  } else if (typeof fallbackSeconds === 'string' && /^\d+$/.test(fallbackSeconds.trim())) {
+    ms = Number(fallbackSeconds.trim()) * 1000;
+  }
+  if (ms === undefined || !Number.isFinite(ms)) return undefined;
+  return Math.min(Math.max(0, ms), RETRY_AFTER_CAP_MS);
+}
