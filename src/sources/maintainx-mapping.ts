@@ -3,6 +3,8 @@ import {
   CANONICAL_STATUSES, ORDER_TYPES,
   type Approval, type CanonicalStatus, type OrderType, type WorkOrder,
 } from '../domain/workorder.js';
+import { daysInMonth, fail, isPlainObject, quote, toId } from './mapping.js';
+export { isPlainObject, toId };
 
 /**
  * MaintainX work order → canonical WorkOrder. The same function reads the API's `workOrder` and a
@@ -84,7 +86,6 @@ export interface OrderContext {
   readonly fallbackRevision?: string;
 }
 
-const MAX_ID_LENGTH = 200;
 const MAX_TITLE_LENGTH = 500;
 // C0, DEL and C1: they break log lines and make look-alike ids.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -98,12 +99,6 @@ const TERMINAL: readonly CanonicalStatus[] = ['completed', 'closed', 'cancelled'
 // Nothing can be granted inside it: it ended before any request can arrive.
 const EMPTY_WINDOW = { start: new Date(0), end: new Date(0) } as const;
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const proto: unknown = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
-}
-
 /** Own data property only: payloads are attacker-shaped and a label may be `__proto__`. */
 export function own(obj: unknown, key: string): unknown {
   if (!isPlainObject(obj) || !Object.hasOwn(obj, key)) return undefined;
@@ -111,34 +106,11 @@ export function own(obj: unknown, key: string): unknown {
   return desc !== undefined && 'value' in desc ? desc.value : undefined;
 }
 
-function fail(field: string, path: string, problem: string): WogateError {
-  return new WogateError('HOOK_MAPPING_FAILED', `${field}: ${problem}`, { field, path });
-}
-
 /** Never String() an object: a payload may carry its own `toString` key. */
 function kindOf(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
-}
-
-function quote(s: string): string {
-  return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
-}
-
-export function toId(field: string, path: string, v: unknown): string {
-  let s: string;
-  if (typeof v === 'string') s = v.trim();
-  else if (typeof v === 'number' && Number.isFinite(v)) s = String(v);
-  else throw fail(field, path, `value at "${path}" is ${kindOf(v)}, expected a string or number`);
-  if (s === '') throw fail(field, path, `value at "${path}" is empty`);
-  if (s.length > MAX_ID_LENGTH) throw fail(field, path, `value at "${path}" is longer than ${MAX_ID_LENGTH} characters`);
-  if (CONTROL_CHARS.test(s)) throw fail(field, path, `value at "${path}" contains control characters`);
-  return s;
-}
-
-function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
 /** RFC 3339 date-time (what MaintainX's `format: date-time` fields hold). A time without offset is refused: whose local time? */

@@ -49,7 +49,7 @@ const ISO_DATE_TIME =
 const MAX_EPOCH_MS = 8.64e15;
 const ODATA_DATE = /^\/Date\((-?\d{1,15})(?:[+-]\d{4})?\)\/$/;
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
@@ -77,7 +77,7 @@ export function getPath(obj: unknown, path: string): unknown {
   return cur;
 }
 
-function fail(field: string, path: string, problem: string): WogateError {
+export function fail(field: string, path: string, problem: string): WogateError {
   return new WogateError('HOOK_MAPPING_FAILED', `${field}: ${problem}`, { field, path });
 }
 
@@ -89,11 +89,11 @@ function kindOf(v: unknown): string {
   return `a ${typeof v}`;
 }
 
-function quote(s: string): string {
+export function quote(s: string): string {
   return JSON.stringify(s.length > 64 ? `${s.slice(0, 64)}…` : s);
 }
 
-function toId(field: string, path: string, v: unknown): string {
+export function toId(field: string, path: string, v: unknown): string {
   let s: string;
   if (typeof v === 'string') s = v.trim();
   else if (typeof v === 'number' && Number.isFinite(v)) s = String(v);
@@ -145,7 +145,7 @@ function idList(field: string, payload: unknown, path: string, idField: string |
   return [...out];
 }
 
-function daysInMonth(year: number, month: number): number {
+export function daysInMonth(year: number, month: number): number {
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
