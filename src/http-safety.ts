@@ -1,6 +1,7 @@
 // What every outbound HTTP adapter (targets and CMMS sources) needs to stay safe with answers it
 // does not control: messages that never carry a query string or a credential, log excerpts a
 // hostile body cannot forge lines with, and a Retry-After that cannot park wogate for days.
+import axios from 'axios';
 import { WogateError } from './domain/index.js';
 
 /** A remote asking to wait longer than this is waited on for this long, no more. */
@@ -55,4 +56,22 @@ export function parseRetryAfter(h: unknown, now: Date, fallbackSeconds?: unknown
   }
   if (ms === undefined || !Number.isFinite(ms)) return undefined;
   return Math.min(Math.max(0, ms), RETRY_AFTER_CAP_MS);
+}
+
+export interface TransportFailure {
+  /** What went wrong, for `${method} ${path}: ${problem}`; never the library's own message, which can carry the full URL. */
+  readonly problem: string;
+  /** The answer was over the size limit: an invalid response rather than a network fault. */
+  readonly tooLarge: boolean;
+  readonly details: { readonly errorCode?: string };
+}
+
+/** Classifies an axios failure that produced no HTTP status: timeout, abort, oversized answer or network. */
+export function transportFailure(e: unknown, timedOut: boolean, timeoutMs: number, limitText = 'the response limit'): TransportFailure {
+  const code = axios.isAxiosError(e) ? e.code : undefined;
+  const details = code ? { errorCode: code } : {};
+  if (timedOut || code === 'ECONNABORTED' || code === 'ETIMEDOUT') return { problem: `no answer within ${timeoutMs} ms`, tooLarge: false, details };
+  if (code === 'ERR_CANCELED') return { problem: 'call aborted', tooLarge: false, details };
+  if (code === 'ERR_BAD_RESPONSE' && axios.isAxiosError(e) && /maxContentLength/.test(e.message)) return { problem: `answer larger than ${limitText}`, tooLarge: true, details };
+  return { problem: `network error${code ? ` ${code}` : ''}`, tooLarge: false, details };
 }

@@ -6,7 +6,7 @@ import { CRITICALITIES, type Criticality } from '../domain/register.js';
 import { compareRevisions, type CanonicalStatus, type WorkOrder } from '../domain/workorder.js';
 import { isPlainObject, mapMaintainXOrder, own, toDate, toId, type MaintainXMapping } from './maintainx-mapping.js';
 import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
-import { checkHttpUrl, excerpt, parseRetryAfter } from '../http-safety.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, transportFailure } from '../http-safety.js';
 
 /** Custom field labels (asset `extraFields`) for what MaintainX assets have no native place for. */
 export interface MaintainXAssetFields {
@@ -309,17 +309,9 @@ export class MaintainXApi implements SourceApi {
   }
 
   private transportError(method: string, path: string, e: unknown, timedOut: boolean): SourceError {
-    const code = axios.isAxiosError(e) ? e.code : undefined;
-    const details = { method, path, ...(code ? { errorCode: code } : {}) };
-    if (timedOut || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-      return new SourceError(this.o.sourceId, `${method} ${path}: no answer within ${this.o.timeoutMs} ms`, true, details);
-    }
-    if (code === 'ERR_CANCELED') return new SourceError(this.o.sourceId, `${method} ${path}: call aborted`, true, details);
-    if (code === 'ERR_BAD_RESPONSE' && axios.isAxiosError(e) && /maxContentLength/.test(e.message)) {
-      return new SourceError(this.o.sourceId, `${method} ${path}: answer larger than ${this.o.maxResponseBytes} bytes`, false, { ...details, code: 'SOURCE_RESPONSE_INVALID' });
-    }
-    // The library's message can carry the full URL, query included, so only its code is reported.
-    return new SourceError(this.o.sourceId, `${method} ${path}: network error${code ? ` ${code}` : ''}`, true, details);
+    const f = transportFailure(e, timedOut, this.o.timeoutMs, `${this.o.maxResponseBytes} bytes`);
+    // An oversized answer comes back oversized: retrying can't help, raising maxResponseBytes can.
+    return new SourceError(this.o.sourceId, `${method} ${path}: ${f.problem}`, !f.tooLarge, { method, path, ...f.details, ...(f.tooLarge ? { code: 'SOURCE_RESPONSE_INVALID' } : {}) });
   }
 
   private statusError(method: string, path: string, res: AxiosResponse<string>, now: Date): SourceError {

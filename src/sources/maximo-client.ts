@@ -3,7 +3,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { WogateError } from '../domain/index.js';
 import { SourceError, type CallContext } from './source.js';
-import { excerpt, parseRetryAfter } from '../http-safety.js';
+import { excerpt, parseRetryAfter, transportFailure } from '../http-safety.js';
 
 export interface MaximoClientOptions {
   readonly sourceId: string;
@@ -155,17 +155,8 @@ export class MaximoClient {
   }
 
   private transportError(method: string, path: string, e: unknown, timedOut: boolean): SourceError {
-    const code = axios.isAxiosError(e) ? e.code : undefined;
-    const details = { method, path, ...(code ? { errorCode: code } : {}) };
-    if (timedOut || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-      return new SourceError(this.o.sourceId, `${method} ${path}: no answer within ${this.o.timeoutMs} ms`, true, details);
-    }
-    if (code === 'ERR_CANCELED') return new SourceError(this.o.sourceId, `${method} ${path}: call aborted`, true, details);
-    if (code === 'ERR_BAD_RESPONSE' && axios.isAxiosError(e) && /maxContentLength/.test(e.message)) {
-      return new SourceError(this.o.sourceId, `${method} ${path}: answer larger than ${this.o.maxResponseBytes} bytes; lower pageSize or raise maxResponseBytes`, true, { ...details, code: 'SOURCE_RESPONSE_INVALID' });
-    }
-    // The library's message can carry the full URL (query included), so only its code is reported.
-    return new SourceError(this.o.sourceId, `${method} ${path}: network error${code ? ` ${code}` : ''}`, true, details);
+    const f = transportFailure(e, timedOut, this.o.timeoutMs, `${this.o.maxResponseBytes} bytes; lower pageSize or raise maxResponseBytes`);
+    return new SourceError(this.o.sourceId, `${method} ${path}: ${f.problem}`, true, { method, path, ...f.details, ...(f.tooLarge ? { code: 'SOURCE_RESPONSE_INVALID' } : {}) });
   }
 
   private statusError(method: string, path: string, res: AxiosResponse<string>, now: Date): SourceError {

@@ -3,7 +3,7 @@ import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import { WogateError } from '../domain/errors.js';
 import { SourceError, type CallContext } from './source.js';
-import { checkHttpUrl, excerpt, parseRetryAfter, pathOf } from '../http-safety.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, transportFailure } from '../http-safety.js';
 
 /** How wogate signs in to S/4HANA: a communication user (Basic) or OAuth 2.0 client credentials. */
 export type SapAuth =
@@ -268,16 +268,7 @@ export class SapHttp {
 
   private transportError(method: string, url: string, e: unknown, timedOut: boolean): SourceError {
     const path = pathOf(url);
-    const code = axios.isAxiosError(e) ? e.code : undefined;
-    const details = { method, path, ...(code ? { errorCode: code } : {}) };
-    if (timedOut || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-      return new SourceError(this.o.sourceId, `${method} ${path}: no answer within ${this.timeoutMs} ms`, true, details);
-    }
-    if (code === 'ERR_CANCELED') return new SourceError(this.o.sourceId, `${method} ${path}: call aborted`, true, details);
-    if (code === 'ERR_BAD_RESPONSE' && axios.isAxiosError(e) && /maxContentLength/.test(e.message)) {
-      return new SourceError(this.o.sourceId, `${method} ${path}: answer larger than the response limit`, true, { ...details, code: 'SOURCE_RESPONSE_INVALID' });
-    }
-    // The library's message can carry the full URL (query included), so only its code is reported.
-    return new SourceError(this.o.sourceId, `${method} ${path}: network error${code ? ` ${code}` : ''}`, true, details);
+    const f = transportFailure(e, timedOut, this.timeoutMs);
+    return new SourceError(this.o.sourceId, `${method} ${path}: ${f.problem}`, true, { method, path, ...f.details, ...(f.tooLarge ? { code: 'SOURCE_RESPONSE_INVALID' } : {}) });
   }
 }

@@ -18,7 +18,7 @@ import {
   type TemplateValue,
 } from './http-template.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
-import { checkHttpUrl, excerpt, parseRetryAfter, pathOf } from '../http-safety.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, transportFailure } from '../http-safety.js';
 
 export interface HttpRequestSpec {
   readonly method: 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'GET';
@@ -274,17 +274,8 @@ export class HttpTarget implements Target {
   }
 
   private transportError(req: CompiledRequest, path: string, e: unknown, timedOut: boolean): TargetError {
-    const code = axios.isAxiosError(e) ? e.code : undefined;
-    const details = { op: req.op, method: req.method, path, ...(code ? { errorCode: code } : {}) };
-    if (timedOut || code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-      return new TargetError(this.id, `${req.method} ${path}: no answer within ${this.timeoutMs} ms`, true, details);
-    }
-    if (code === 'ERR_CANCELED') return new TargetError(this.id, `${req.method} ${path}: call aborted`, true, details);
-    if (code === 'ERR_BAD_RESPONSE' && axios.isAxiosError(e) && /maxContentLength/.test(e.message)) {
-      return new TargetError(this.id, `${req.method} ${path}: answer larger than the response limit`, true, { ...details, code: 'TARGET_RESPONSE_INVALID' });
-    }
-    // The library's message can carry the full URL (query included), so only its code is reported.
-    return new TargetError(this.id, `${req.method} ${path}: network error${code ? ` ${code}` : ''}`, true, details);
+    const f = transportFailure(e, timedOut, this.timeoutMs);
+    return new TargetError(this.id, `${req.method} ${path}: ${f.problem}`, true, { op: req.op, method: req.method, path, ...f.details, ...(f.tooLarge ? { code: 'TARGET_RESPONSE_INVALID' } : {}) });
   }
 
   private statusError(req: CompiledRequest, path: string, res: AxiosResponse<string>, now: Date): TargetError {
