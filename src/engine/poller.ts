@@ -52,6 +52,8 @@ export class SourcePoller {
   }
 
   private unreadable: { id: string | undefined; error: Error }[] = [];
+  /** What was last reported per unreadable order, so a record that stays broken is reported once, not every poll. */
+  private readonly reported = new Map<string, string>();
 
   private ctx(): CallContext {
     return { now: this.o.clock(), log: this.o.log.child({ source: this.id }), onUnreadable: (r) => this.unreadable.push(r) };
@@ -67,8 +69,12 @@ export class SourcePoller {
     const changed: string[] = [];
     for (const { id, error } of found) {
       this.o.metrics.denials.inc({ code: 'ORDER_UNREADABLE' });
-      this.o.log.warn(`source ${this.id}: an order could not be read and is skipped`, { order: id, error: error.message });
-      await this.o.audit.append({ actor: `source:${this.id}`, action: 'order.unreadable', subject: `${this.id}/${id ?? '?'}`, details: { error: error.message } });
+      const key = id ?? `?${error.message}`;
+      if (this.reported.get(key) !== error.message) {
+        this.reported.set(key, error.message);
+        this.o.log.warn(`source ${this.id}: an order could not be read and is skipped`, { order: id, error: error.message });
+        await this.o.audit.append({ actor: `source:${this.id}`, action: 'order.unreadable', subject: `${this.id}/${id ?? '?'}`, details: { error: error.message } });
+      }
       const stored = id ? await this.o.store.getOrder(this.id, id) : undefined;
       if (!stored || SETTLED.has(stored.status) || stored.status === 'draft') continue;
       const k = await this.o.intake.ingest({ ...stored, status: 'draft', sourceStatus: `(unreadable: ${error.message.slice(0, 160)})` }, `source:${this.id}`, { unreadable: true });
@@ -153,6 +159,7 @@ export class SourcePoller {
   private async ingestAll(orders: readonly WorkOrder[], via: string): Promise<void> {
     const changed: string[] = [];
     for (const o of orders) {
+      this.reported.delete(o.id);
       if (o.source !== this.id) throw new Error(`source ${this.id} returned an order of source ${o.source}`);
       const k = await this.o.intake.ingest(o, `source:${this.id}`, { via });
       if (k) changed.push(k);

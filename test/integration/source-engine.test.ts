@@ -183,6 +183,8 @@ describe('engine with a CMMS API', function () {
     expect([...fw.open.values()].map((g) => g.orderId).sort()).to.deep.equal(['WO-10', 'WO-9']);
     expect((await store.getOrder('cmms', 'WO-8'))?.sourceStatus).to.match(/unreadable: .*WEIRD/);
     expect(await actions()).to.include('order.unreadable');
+    await p.resync();
+    expect((await actions()).filter((a) => a === 'order.unreadable'), 'a record that stays broken is reported once').to.have.length(1);
     cmms.unreadable.delete('WO-8');
     cmms.put(order({ id: 'WO-8' }, clock.now));
     await p.pollOnce();
