@@ -37,6 +37,8 @@ export class Intake {
   private draining: Promise<void> | undefined;
   private again = false;
   private timer: NodeJS.Timeout | undefined;
+  private timerAt: number | undefined;
+  private readonly due = new Set<number>();
 
   constructor(private readonly o: IntakeOptions) {}
 
@@ -67,6 +69,28 @@ export class Intake {
 
   stop(): void {
     clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Drains again at `at` (every deferred delivery's due time is kept; the timer is for the earliest). */
+  private wakeAt(at: number): void {
+    this.due.add(at);
+    this.arm();
+  }
+
+  private arm(): void {
+    const now = this.o.clock().getTime();
+    for (const t of this.due) if (t <= now - 60_000) this.due.delete(t);
+    const next = Math.min(...this.due);
+    if (!Number.isFinite(next) || (this.timer && this.timerAt === next)) return;
+    clearTimeout(this.timer);
+    this.timerAt = next;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.due.delete(next);
+      void this.drain().catch(() => undefined).finally(() => this.arm());
+    }, Math.max(0, next - now));
+    this.timer.unref();
   }
 
   /**
@@ -183,9 +207,7 @@ export class Intake {
     const delay = backoffDelay(ev.attempts + 1, DEFER_BACKOFF, this.o.random);
     await this.o.store.deferHookEvent(ev.seq, new Date(this.o.clock().getTime() + delay), error);
     await this.o.audit.append({ actor, action: 'order.reread_failed', subject, details: { webhookId: ev.webhookId, error, retryInMs: delay } });
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.drain().catch(() => undefined), delay + 10);
-    this.timer.unref();
+    this.wakeAt(this.o.clock().getTime() + delay + 10);
     return undefined;
   }
 

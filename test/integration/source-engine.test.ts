@@ -9,6 +9,7 @@ import { WriteBack } from '../../src/engine/writeback.js';
 import { silentLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { until } from '../helpers/daemon.js';
 import { FakeCmms, fakeSource } from '../helpers/fake-cmms.js';
 import { MemoryTarget } from '../helpers/memory-target.js';
 import { order, policySet, register, tmpDir } from '../helpers/world.js';
@@ -95,6 +96,16 @@ describe('engine with a CMMS API', function () {
     await intake.drain();
     await rec.reconcile();
     expect(fw.open.size).to.equal(2);
+  });
+
+  it('a deferred delivery is retried by itself once it comes due', async () => {
+    cmms.put(order({ id: 'WO-2b' }, clock.now));
+    cmms.down = true;
+    await deliver({ orderId: 'WO-2b' });
+    expect(await store.getOrder('cmms', 'WO-2b')).to.equal(undefined);
+    cmms.down = false;
+    clock.now = new Date(clock.now.getTime() + 60_000);
+    await until(async () => (await store.getOrder('cmms', 'WO-2b')) !== undefined, 'the intake retried on its own', 8000);
   });
 
   it('when the API is down, still takes access away on a webhook that only narrows it', async () => {
