@@ -106,6 +106,7 @@ export class HttpTarget implements Target {
   private readonly base: string;
   private readonly timeoutMs: number;
   private readonly staticHeaders: Readonly<Record<string, string>>;
+  private readonly secrets: readonly string[];
   private readonly req: Readonly<Record<Exclude<Op, 'list'>, CompiledRequest>>;
   private readonly listReq?: CompiledRequest & {
     readonly items?: readonly string[];
@@ -128,6 +129,8 @@ export class HttpTarget implements Target {
       if (BAD_HEADER_CHAR.test(value)) throw new WogateError('CONFIG_INVALID', `${where}: header ${name} contains CR, LF or another character not allowed in a header (value not shown)`);
     }
     this.staticHeaders = { ...o.headers };
+    // An error page may echo request headers; their values (and a bare token after "Bearer ") never reach a message.
+    this.secrets = Object.values(this.staticHeaders).flatMap((v) => [v, v.trim().split(/\s+/).pop() ?? '']).filter((v) => v.length >= 8);
 
     const storesId = o.provision.refFrom !== undefined || o.update?.refFrom !== undefined;
     const check = (op: Op): NameCheck => (name) => {
@@ -236,7 +239,7 @@ export class HttpTarget implements Target {
 
   private invalid(req: CompiledRequest, res: AxiosResponse<string>, what: string): TargetError {
     const path = pathOf(res.config.url ?? '');
-    return new TargetError(this.id, `${req.method} ${path} answered ${res.status}: ${what}; body: ${excerpt(res.data)}`, true, {
+    return new TargetError(this.id, `${req.method} ${path} answered ${res.status}: ${what}; body: ${excerpt(res.data, this.secrets)}`, true, {
       code: 'TARGET_RESPONSE_INVALID', op: req.op, method: req.method, path, status: res.status,
     });
   }
@@ -283,7 +286,7 @@ export class HttpTarget implements Target {
     const retryable = s === 408 || s === 429 || s >= 500;
     const retryAfterMs = s === 429 || s === 503 ? parseRetryAfter(res.headers['retry-after'], now) : undefined;
     const hint = s >= 300 && s < 400 ? ' (redirects are not followed)' : '';
-    return new TargetError(this.id, `${req.method} ${path} answered ${s}${hint}: ${excerpt(res.data)}`, retryable, {
+    return new TargetError(this.id, `${req.method} ${path} answered ${s}${hint}: ${excerpt(res.data, this.secrets)}`, retryable, {
       op: req.op, method: req.method, path, status: s, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
   }
