@@ -1,0 +1,201 @@
+import { expect } from 'chai';
+import { grantKey, type NetworkResource, type TargetRef } from '../../src/domain/index.js';
+import { entryMatches } from '../../src/engine/drift.js';
+import type { Logger } from '../../src/log.js';
+import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from '../../src/targets/target.js';
+
+/**
+ * Ways a setup can make the next calls fail, named by what the remote did; an HTTP setup answers
+ * rate-limited with 429 (and Retry-After), server-error with 5xx, bad-request with 400, forbidden with 403.
+ */
+export type FailureMode = 'timeout' | 'rate-limited' | 'server-error' | 'bad-request' | 'forbidden';
+const RETRYABLE: Readonly<Record<FailureMode, boolean>> = {
+  timeout: true, 'rate-limited': true, 'server-error': true, 'bad-request': false, forbidden: false,
+};
+
+export interface TargetSetup {
+  readonly target: Target;
+  /** A grant for this target, different from every other one this setup has made (key, resource). */
+  makeGrant(overrides?: Partial<TargetGrant>): TargetGrant;
+  cleanup(): Promise<void>;
+  /** Makes the next `count` calls to the remote fail as `how`. */
+  failNext?(count: number, how: FailureMode): void;
+  /** The modes failNext can produce; default all. */
+  readonly failureModes?: readonly FailureMode[];
+}
+
+export interface SetupContext {
+  /** A canary credential: configure the target with it wherever it takes one. It must never show up in an error or a log line. */
+  readonly secret: string;
+}
+
+/** A Logger that keeps every line, child loggers included, for asserting on what was written. */
+export function recordingLogger(lines: string[] = [], base: Record<string, unknown> = {}): Logger & { lines: string[] } {
+  const at = (level: string) => (msg: string, meta?: Record<string, unknown>) => {
+    lines.push(JSON.stringify({ level, msg, ...base, ...meta }));
+  };
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (meta) => recordingLogger(lines, { ...base, ...meta }) };
+}
+
+let serial = 0;
+
+/** A plausible grant for `targetId`; each call gets its own technician address and port, so no two share a key or an element. */
+export function sampleGrant(targetId: string, overrides: Partial<TargetGrant> = {}, now = new Date()): TargetGrant {
+  const n = ++serial;
+  const resource: NetworkResource = { kind: 'network', sourceAddress: `10.77.1.${(n % 250) + 2}`, address: '10.77.2.2', port: 1000 + n, protocol: 'tcp' };
+  const orderKey = `cmms:WO-${n}`;
+  const base: TargetGrant = {
+    id: `g-${process.pid}-${n}`, key: grantKey(orderKey, `tech${n}`, targetId, resource), orderKey, source: 'cmms', orderId: `WO-${n}`,
+    vendorId: 'acme', technicianId: `tech${n}`, assetId: 'PLC-1', targetId, resource,
+    validFrom: new Date(now.getTime() - 60_000), validUntil: new Date(now.getTime() + 3_600_000),
+  };
+  return { ...base, ...overrides };
+}
+
+/**
+ * The behaviour every Target must show, whatever system it drives: idempotent calls, a list()
+ * that tells the truth (drift detection depends on it), a native expiry that matches validUntil,
+ * errors classified for the retry loop, and no credential in any error or log line.
+ */
+export function targetContract(name: string, setup: (ctx: SetupContext) => Promise<TargetSetup>): void {
+  describe(`target contract: ${name}`, function () {
+    this.timeout(30_000);
+    const secret = `canary-${Math.random().toString(36).slice(2)}-s3cret`;
+    let s: TargetSetup;
+    let log: ReturnType<typeof recordingLogger>;
+    const ctx = (): CallContext => ({ now: new Date(), log });
+
+    const matching = (entries: TargetEntry[], g: TargetGrant, ref: TargetRef | undefined) => entries.filter((e) => entryMatches(e, { key: g.key, targetRef: ref }));
+
+    async function failure(call: () => Promise<unknown>): Promise<TargetError> {
+      const e = await call().then(() => undefined, (err: unknown) => err);
+      expect(e, 'the call fails').to.be.instanceOf(TargetError);
+      return e as TargetError;
+    }
+
+    function expectNoSecret(what: string, text: string): void {
+      expect(text.includes(secret), `${what} contains the target's credential: ${text}`).to.equal(false);
+    }
+
+    beforeEach(async () => {
+      log = recordingLogger();
+      s = await setup({ secret });
+      await s.target.init(ctx());
+    });
+
+    afterEach(async () => {
+      await s.cleanup();
+      for (const line of log.lines) expectNoSecret('a log line', line);
+    });
+
+    it('provisions idempotently: provisioning twice leaves one entry in list()', async () => {
+      const g = s.makeGrant();
+      const ref1 = await s.target.provision(g, ctx());
+      const ref2 = await s.target.provision(g, ctx());
+      const entries = await s.target.list(ctx());
+      expect(matching(entries, g, ref2)).to.have.length(1);
+      expect(matching(entries, g, ref1)).to.have.length(1);
+    });
+
+    it('list() contains what was provisioned and stops containing it once revoked', async () => {
+      const kept = s.makeGrant();
+      const g = s.makeGrant();
+      const keptRef = await s.target.provision(kept, ctx());
+      const ref = await s.target.provision(g, ctx());
+      expect(matching(await s.target.list(ctx()), g, ref), 'listed after provision').to.have.length(1);
+      await s.target.revoke(g, ref, ctx());
+      const after = await s.target.list(ctx());
+      expect(matching(after, g, ref), 'not listed after revoke').to.have.length(0);
+      expect(matching(after, kept, keptRef), 'the other grant is untouched').to.have.length(1);
+    });
+
+    it('revokes idempotently: revoking twice succeeds and leaves nothing', async () => {
+      const g = s.makeGrant();
+      const ref = await s.target.provision(g, ctx());
+      await s.target.revoke(g, ref, ctx());
+      await s.target.revoke(g, ref, ctx());
+      expect(matching(await s.target.list(ctx()), g, ref)).to.have.length(0);
+    });
+
+    it('revoking a grant that was never provisioned succeeds, with or without a ref', async () => {
+      const g = s.makeGrant();
+      await s.target.revoke(g, undefined, ctx());
+      await s.target.revoke(s.makeGrant(), { key: 'never-made', id: 'never-made' }, ctx());
+    });
+
+    it('revokes from the grant alone when the ref was lost (a crash before it was stored)', async () => {
+      const g = s.makeGrant();
+      const ref = await s.target.provision(g, ctx());
+      await s.target.revoke(g, undefined, ctx());
+      expect(matching(await s.target.list(ctx()), g, ref)).to.have.length(0);
+    });
+
+    it('update moves the window and keeps a single entry', async () => {
+      const g = s.makeGrant();
+      const ref = await s.target.provision(g, ctx());
+      const longer = { ...g, validUntil: new Date(g.validUntil.getTime() + 30 * 60_000) };
+      const ref2 = await s.target.update(longer, ref, ctx());
+      const found = matching(await s.target.list(ctx()), longer, ref2);
+      expect(found).to.have.length(1);
+      const expiresAt = found[0]?.expiresAt;
+      if (s.target.nativeExpiry || expiresAt) {
+        expect(expiresAt, 'the entry carries the new end').to.be.instanceOf(Date);
+        expect(Math.abs(expiresAt!.getTime() - longer.validUntil.getTime())).to.be.below(2_000);
+      }
+      await s.target.revoke(longer, ref2, ctx());
+      expect(matching(await s.target.list(ctx()), longer, ref2)).to.have.length(0);
+    });
+
+    it('with native expiry, list() reports each entry ending within 2 s of validUntil', async function () {
+      if (!s.target.nativeExpiry) return this.skip();
+      const g = s.makeGrant({ validUntil: new Date(Date.now() + 90 * 60_000 + 321) });
+      const ref = await s.target.provision(g, ctx());
+      const [entry] = matching(await s.target.list(ctx()), g, ref);
+      expect(entry?.expiresAt, 'expiresAt present').to.be.instanceOf(Date);
+      expect(Math.abs(entry!.expiresAt!.getTime() - g.validUntil.getTime())).to.be.below(2_000);
+    });
+
+    const failures: [FailureMode, string][] = [
+      ['timeout', 'a call that gets no answer in time fails as retryable'],
+      ['rate-limited', 'a rate-limited call (429) fails as retryable and says how long to wait'],
+      ['server-error', 'a server error (5xx) fails as retryable'],
+      ['bad-request', 'a rejected request (400) fails as not retryable'],
+      ['forbidden', 'a forbidden call (403) fails as not retryable'],
+    ];
+    for (const [mode, title] of failures) {
+      it(title, async function () {
+        if (!s.failNext || !(s.failureModes ?? Object.keys(RETRYABLE)).includes(mode)) return this.skip();
+        const g = s.makeGrant();
+        s.failNext(1, mode);
+        const e = await failure(() => s.target.provision(g, ctx()));
+        expect(e.retryable, `${mode}: ${e.message}`).to.equal(RETRYABLE[mode]);
+        expect(e.targetId).to.equal(s.target.id);
+        if (mode === 'rate-limited') expect(e.details?.['retryAfterMs'], 'retryAfterMs').to.be.a('number').and.at.least(0);
+        expectNoSecret('the error', `${e.message} ${JSON.stringify(e.details ?? {})} ${e.stack ?? ''}`);
+        // The failure was the remote's, not sticky state: the same call then succeeds.
+        const ref = await s.target.provision(g, ctx());
+        expect(matching(await s.target.list(ctx()), g, ref)).to.have.length(1);
+      });
+    }
+
+    it('errors never contain the credential, whichever call fails', async function () {
+      if (!s.failNext) return this.skip();
+      const modes = s.failureModes ?? (Object.keys(RETRYABLE) as FailureMode[]);
+      const g = s.makeGrant();
+      const ref = await s.target.provision(g, ctx());
+      const calls: (() => Promise<unknown>)[] = [
+        () => s.target.provision(g, ctx()),
+        () => s.target.update(g, ref, ctx()),
+        () => s.target.revoke(g, ref, ctx()),
+        () => s.target.list(ctx()),
+      ];
+      for (const mode of modes) {
+        for (const call of calls) {
+          s.failNext!(1, mode);
+          const e = await failure(call);
+          expectNoSecret(`the ${mode} error`, `${e.message} ${JSON.stringify(e.details ?? {})} ${e.stack ?? ''}`);
+        }
+      }
+    });
+  });
+}
