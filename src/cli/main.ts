@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { evaluate, isWogateError, parseDuration, type Evaluation } from '../domain/index.js';
+import { describeResource, evaluate, isWogateError, parseDuration, type Evaluation } from '../domain/index.js';
 import { SCOPES, createToken, type Scope } from '../api/tokens.js';
 import { loadConfig } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
@@ -136,7 +136,7 @@ export function buildCli(): Command {
         if (list.length === 0) return console.log('no grants');
         for (const g of list) {
           const r = g.resource;
-          console.log(`${g.id}  ${g.state.padEnd(8)} ${g.orderKey}  ${g.vendorId}/${g.technicianId}  ${r.sourceAddress} -> ${r.address}:${r.port}/${r.protocol} via ${g.targetId}  until ${g.validUntil.toISOString()}${g.lastError ? `  last error: ${g.lastError}` : ''}`);
+          console.log(`${g.id}  ${g.state.padEnd(8)} ${g.orderKey}  ${g.vendorId}/${g.technicianId}  ${describeResource(r)} via ${g.targetId}  until ${g.validUntil.toISOString()}${g.lastError ? `  last error: ${g.lastError}` : ''}`);
         }
       } finally {
         await rt.store.close();
@@ -215,7 +215,7 @@ function printEvaluation(ev: Evaluation, now: Date): void {
   for (const g of ev.grants) {
     const r = g.resource;
     const state = g.validFrom.getTime() > now.getTime() ? 'opens later' : 'open';
-    console.log(`  GRANT ${g.orderKey} ${g.technicianId} -> ${g.assetId} ${r.sourceAddress} -> ${r.address}:${r.port}/${r.protocol} on ${g.targetId}, ${g.validFrom.toISOString()} .. ${g.validUntil.toISOString()} (${state}${g.capped ? ', capped by maxDuration' : ''}) by ${g.rule}`);
+    console.log(`  GRANT ${g.orderKey} ${g.technicianId} -> ${g.assetId} ${describeResource(r)} on ${g.targetId}, ${g.validFrom.toISOString()} .. ${g.validUntil.toISOString()} (${state}${g.capped ? ', capped by maxDuration' : ''}) by ${g.rule}`);
   }
   for (const d of ev.denials) {
     console.log(`  DENY  ${d.orderKey}${d.technicianId ? ` ${d.technicianId}` : ''}${d.assetId ? ` -> ${d.assetId}` : ''}: ${d.code}: ${d.reason}`);

@@ -1,5 +1,5 @@
-import { grantKey, type DesiredGrant, type NetworkResource } from './grant.js';
-import type { Entitlement, Policy, PolicySet, Rule } from './policy.js';
+import { grantKey, type DesiredGrant, type Resource } from './grant.js';
+import { DEFAULT_ACCOUNT, type Entitlement, type Policy, type PolicySet, type Rule } from './policy.js';
 import type { Asset, Register, Technician, Vendor } from './register.js';
 import { orderKey, type WorkOrder } from './workorder.js';
 
@@ -12,10 +12,12 @@ export type DenyCode =
   | 'VENDOR_UNKNOWN'
   | 'TECHNICIAN_UNKNOWN'
   | 'TECHNICIAN_NO_ADDRESS'
+  | 'TECHNICIAN_NO_ACCOUNT'
   | 'ASSET_UNKNOWN'
   | 'ASSET_CONFLICT'
   | 'SITE_MISMATCH'
   | 'NO_ENDPOINT'
+  | 'NOTHING_TO_GRANT'
   | 'NO_TECHNICIANS'
   | 'NO_ASSETS'
   | 'SOURCE_STALE';
@@ -131,7 +133,7 @@ function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset
         failures.push({ rule: ruleName, ...failure });
         continue;
       }
-      const made = entitle(policy, rule, order, tech, asset);
+      const made = entitle(policy, rule, order, vendor, tech, asset);
       if ('code' in made) failures.push({ rule: ruleName, ...made });
       else grants.push(...made);
     }
@@ -185,13 +187,14 @@ export function windowFor(rule: Rule, order: WorkOrder): { validFrom: number; va
   return { validFrom, validUntil: Math.min(natural, cap), capped: cap < natural };
 }
 
-function entitle(policy: Policy, rule: Rule, order: WorkOrder, tech: Technician, asset: Asset): DesiredGrant[] | Omit<RuleFailure, 'rule'> {
+function entitle(policy: Policy, rule: Rule, order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset): DesiredGrant[] | Omit<RuleFailure, 'rule'> {
   const out: DesiredGrant[] = [];
   const { validFrom, validUntil, capped } = windowFor(rule, order);
   const key = orderKey(order);
   for (const ent of rule.grant) {
-    for (const resource of networkResources(ent, tech, asset)) {
-      if ('code' in resource) return resource;
+    const resources = resourcesFor(ent, vendor, tech, asset);
+    if (!Array.isArray(resources)) return resources;
+    for (const resource of resources) {
       out.push({
         key: grantKey(key, tech.id, ent.target, resource),
         orderKey: key,
@@ -210,23 +213,48 @@ function entitle(policy: Policy, rule: Rule, order: WorkOrder, tech: Technician,
     }
   }
   if (out.length === 0) {
-    return { code: 'NO_ENDPOINT', reason: `asset "${asset.id}" has no endpoint on the ports the rule allows` };
+    return rule.grant.every((e) => e.type === 'network')
+      ? { code: 'NO_ENDPOINT', reason: `asset "${asset.id}" has no endpoint on the ports the rule allows` }
+      : { code: 'NOTHING_TO_GRANT', reason: `the rule's entitlements give nothing for asset "${asset.id}" (no endpoint on the allowed ports, no badge areas or PAM targets listed for it)` };
   }
   return out;
 }
 
-function networkResources(ent: Entitlement, tech: Technician, asset: Asset): (NetworkResource | Omit<RuleFailure, 'rule'>)[] {
-  if (!tech.address) {
-    return [{ code: 'TECHNICIAN_NO_ADDRESS', reason: `technician "${tech.id}" has no network address in the vendor register` }];
-  }
-  const out: NetworkResource[] = [];
-  for (const ep of asset.endpoints) {
-    for (const port of ep.ports) {
-      if (ent.ports && !ent.ports.includes(port)) continue;
-      out.push({ kind: 'network', sourceAddress: tech.address, address: ep.address, port, protocol: ep.protocol });
+/**
+ * What one entitlement opens for this technician on this asset. A technician missing the address
+ * or account an entitlement needs fails the whole rule, so access is never half-made (a network
+ * path without the PAM safe the work depends on) without someone seeing why.
+ */
+function resourcesFor(ent: Entitlement, vendor: Vendor, tech: Technician, asset: Asset): Resource[] | Omit<RuleFailure, 'rule'> {
+  if (ent.type === 'network') {
+    if (!tech.address) {
+      return { code: 'TECHNICIAN_NO_ADDRESS', reason: `technician "${tech.id}" has no network address in the vendor register` };
     }
+    const out: Resource[] = [];
+    for (const ep of asset.endpoints) {
+      for (const port of ep.ports) {
+        if (ent.ports && !ent.ports.includes(port)) continue;
+        out.push({ kind: 'network', sourceAddress: tech.address, address: ep.address, port, protocol: ep.protocol });
+      }
+    }
+    return out;
   }
-  return out;
+  const accountName = ent.account ?? DEFAULT_ACCOUNT[ent.type];
+  const account = tech.accounts?.[accountName];
+  if (ent.type === 'certificate') {
+    return [{ kind: 'certificate', commonName: account ?? `${tech.id}.${vendor.id}` }];
+  }
+  if (account === undefined) {
+    return { code: 'TECHNICIAN_NO_ACCOUNT', reason: `technician "${tech.id}" has no "${accountName}" account in the vendor register, needed for target "${ent.target}"` };
+  }
+  switch (ent.type) {
+    case 'group':
+      return ent.groups.map((group) => ({ kind: 'group', account, group }));
+    case 'pam':
+      return (ent.safes ?? asset.pamTargets ?? []).map((safe) => ({ kind: 'pam', account, safe }));
+    case 'badge':
+      return (ent.accessLevels ?? asset.badgeAreas ?? []).map((accessLevel) => ({ kind: 'badge', badge: account, accessLevel }));
+  }
 }
 
 function iso(d: Date): string {

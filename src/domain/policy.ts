@@ -27,7 +27,53 @@ export interface NetworkEntitlement {
   /** Only these ports of the asset's endpoints; omitted = every port the asset lists. */
   readonly ports?: readonly number[];
 }
-export type Entitlement = NetworkEntitlement;
+
+/** Membership of the technician's account in these groups. */
+export interface GroupEntitlement {
+  readonly type: 'group';
+  readonly target: string;
+  readonly groups: readonly string[];
+  /** Which of the technician's accounts (vendor register `accounts:` key); default `directory`. */
+  readonly account?: string;
+}
+
+/** Membership of the technician's account in vault safes. */
+export interface PamEntitlement {
+  readonly type: 'pam';
+  readonly target: string;
+  /** These safes; omitted = the asset's `pamTargets`. */
+  readonly safes?: readonly string[];
+  /** Default `pam`. */
+  readonly account?: string;
+}
+
+/** Access levels on the technician's badge. */
+export interface BadgeEntitlement {
+  readonly type: 'badge';
+  readonly target: string;
+  /** These access levels; omitted = the asset's `badgeAreas`. */
+  readonly accessLevels?: readonly string[];
+  /** Default `badge`. */
+  readonly account?: string;
+}
+
+/** A client certificate for the technician, one per order and target. */
+export interface CertificateEntitlement {
+  readonly type: 'certificate';
+  readonly target: string;
+  /** The account used as the certificate's common name; default `certificate`, else `<technician>.<vendor>`. */
+  readonly account?: string;
+}
+
+export type Entitlement = NetworkEntitlement | GroupEntitlement | PamEntitlement | BadgeEntitlement | CertificateEntitlement;
+
+/** The register `accounts:` key each entitlement reads when it names none. */
+export const DEFAULT_ACCOUNT: Readonly<Record<Exclude<Entitlement['type'], 'network'>, string>> = {
+  group: 'directory',
+  pam: 'pam',
+  badge: 'badge',
+  certificate: 'certificate',
+};
 
 export interface Rule {
   readonly id: string;

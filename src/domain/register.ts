@@ -29,6 +29,13 @@ export interface Technician {
    * able to choose which source address gets let through.
    */
   readonly address?: string;
+  /**
+   * The technician's identities in downstream systems, by name (`directory`, `pam`, `badge`,
+   * `remote`, `certificate`, or any name a policy entitlement asks for): the account a group or
+   * safe membership is given to, the badge an access level is put on. Also from the register
+   * only, for the same reason as the address.
+   */
+  readonly accounts?: Readonly<Record<string, string>>;
 }
 
 export interface Vendor {

@@ -1,4 +1,4 @@
-import type { Grant, GrantState, TargetRef } from '../domain/index.js';
+import { describeResource, resourceKey, type Grant, type GrantState, type Resource, type TargetRef } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -67,15 +67,19 @@ export function refId(ref: TargetRef): string {
   return JSON.stringify(Object.keys(ref).sort().map((k) => [k, ref[k]]));
 }
 
-/** Whether a listed entry is the one made for this grant: by grant key when the target reports it, else by stored ref. */
-export function entryMatches(entry: TargetEntry, grant: { readonly key: string; readonly targetRef?: TargetRef | undefined }): boolean {
+/**
+ * Whether a listed entry is the one made for this grant: by resource when the target reads it
+ * back (grants of several orders can share one entry), else by grant key, else by stored ref.
+ */
+export function entryMatches(entry: TargetEntry, grant: { readonly key: string; readonly targetRef?: TargetRef | undefined; readonly resource?: Resource }): boolean {
+  if (entry.resource !== undefined && grant.resource !== undefined) return resourceKey(entry.resource) === resourceKey(grant.resource);
   if (entry.key !== undefined) return entry.key === grant.key;
   return grant.targetRef !== undefined && refId(grant.targetRef) === refId(entry.ref);
 }
 
 function describeEntry(targetId: string, e: TargetEntry): Record<string, unknown> {
   // The ref is what the target uses to name the entry (element, object id): never a credential.
-  return { target: targetId, ...(e.key !== undefined ? { key: e.key } : {}), ref: e.ref, ...(e.expiresAt ? { expiresAt: e.expiresAt.toISOString() } : {}) };
+  return { target: targetId, ...(e.resource ? { resource: describeResource(e.resource) } : {}), ...(e.key !== undefined ? { key: e.key } : {}), ref: e.ref, ...(e.expiresAt ? { expiresAt: e.expiresAt.toISOString() } : {}) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  evaluate, orderKey, plan, type Action, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
+  evaluate, orderKey, plan, resourceKey, type Action, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
 } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
@@ -160,9 +160,16 @@ export class Reconciler {
     try {
       if (!target) throw new TargetError(grant.targetId, 'no such target is configured', false);
       let ref = grant.targetRef;
-      if (op === 'provision') ref = await target.provision(toTargetGrant(grant), ctx);
-      else if (op === 'update') ref = await target.update(toTargetGrant(grant), grant.targetRef, ctx);
-      else await target.revoke(toTargetGrant(grant), grant.targetRef, ctx);
+      const sharing = await this.sharing(grant, now);
+      const entry = entryGrant(grant, sharing, op);
+      if (op === 'provision') ref = await target.provision(entry, ctx);
+      else if (op === 'update') ref = await target.update(entry, grant.targetRef, ctx);
+      else if (sharing.length > 0) {
+        // Another order still holds this entry: it stays, with its own end, and only this grant ends.
+        const holder = sharing.reduce((a, b) => (b.validUntil > a.validUntil ? b : a));
+        await target.update(entry, holder.targetRef, ctx);
+        ctx.log.info('grant revoked; its target entry stays for another order', { sharedWith: sharing.map((g) => g.id) });
+      } else await target.revoke(entry, grant.targetRef, ctx);
       const done = this.o.clock();
       const after: Grant = stripRetry({
         ...grant,
@@ -201,6 +208,16 @@ export class Reconciler {
       }
       return false;
     }
+  }
+
+  /**
+   * Live grants of other orders that hold the same entry on the same target (the same technician
+   * given the same resource twice): the entry lives while any of them does.
+   */
+  private async sharing(grant: Grant, now: Date): Promise<Grant[]> {
+    const t = now.getTime();
+    const others = await this.o.store.listGrants({ targetId: grant.targetId, resourceKey: resourceKey(grant.resource), states: ['pending', 'active'] });
+    return others.filter((g) => g.id !== grant.id && g.validFrom.getTime() <= t && g.validUntil.getTime() > t);
   }
 
   /**
@@ -275,4 +292,20 @@ export function nextWake(evaluation: Evaluation, live: readonly Grant[]): Date |
     t = Math.min(t, g.nextAttemptAt ? g.nextAttemptAt.getTime() : g.validUntil.getTime());
   }
   return Number.isFinite(t) ? new Date(t) : undefined;
+}
+
+/**
+ * What the target is told about an entry several grants share: the widest window among them, so
+ * one order's shorter window or its end never cuts the access another order still gives. A
+ * revoke with sharers left becomes an update to their window.
+ */
+function entryGrant(grant: Grant, sharing: readonly Grant[], op: JournalOp): TargetGrant {
+  const holders = op === 'revoke' ? sharing : [grant, ...sharing];
+  const base = op === 'revoke' && sharing.length > 0 ? sharing.reduce((a, b) => (b.validUntil > a.validUntil ? b : a)) : grant;
+  if (holders.length <= 1) return toTargetGrant(base);
+  return {
+    ...toTargetGrant(base),
+    validFrom: new Date(Math.min(...holders.map((g) => g.validFrom.getTime()))),
+    validUntil: new Date(Math.max(...holders.map((g) => g.validUntil.getTime()))),
+  };
 }

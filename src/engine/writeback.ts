@@ -1,4 +1,4 @@
-import type { Grant } from '../domain/index.js';
+import { describeResource, type Grant } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -82,7 +82,7 @@ export class WriteBack {
 
 function describe(g: Grant, change: GrantChange): string {
   const r = g.resource;
-  const what = `${g.technicianId} -> ${g.assetId} (${r.address}:${r.port}/${r.protocol}) on ${g.targetId}`;
+  const what = `${g.technicianId} -> ${g.assetId} (${describeResource(r)}) on ${g.targetId}`;
   if (change === 'revoked') return `- access ENDED: ${what}${g.revokeReason ? ` (${g.revokeReason})` : ''}`;
   const verb = change === 'provisioned' ? 'GRANTED' : 'CHANGED';
   return `- access ${verb}: ${what}, ${g.validFrom.toISOString()} to ${g.validUntil.toISOString()}`;

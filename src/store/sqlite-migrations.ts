@@ -113,4 +113,17 @@ DROP INDEX hook_events_pending;
 CREATE INDEX hook_events_pending ON hook_events (status, next_attempt_at, seq);
 `,
   },
+  {
+    version: 3,
+    name: 'grant-resource-key',
+    sql: `
+-- Grants of different orders can share one entry on a target (same technician, same resource):
+-- the engine looks them up by target and resource to keep the entry while any of them is live.
+ALTER TABLE grants ADD COLUMN resource_key TEXT NOT NULL DEFAULT '';
+-- Every grant before this version was a network flow.
+UPDATE grants SET resource_key = 'net:' || json_extract(data, '$.resource.sourceAddress') || '>' || json_extract(data, '$.resource.address')
+  || ':' || json_extract(data, '$.resource.port') || '/' || json_extract(data, '$.resource.protocol');
+CREATE INDEX grants_resource ON grants (target_id, resource_key) WHERE state <> 'revoked';
+`,
+  },
 ];

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { compareRevisions, WogateError, type Grant, type WorkOrder } from '../domain/index.js';
+import { compareRevisions, resourceKey, WogateError, type Grant, type WorkOrder } from '../domain/index.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { grantFromJson, grantToJson, orderFromJson, orderToJson } from './codec.js';
 import type {
@@ -120,7 +120,7 @@ export class SqliteStore implements Store {
       where.push(`state IN (${filter.states.map(() => '?').join(',')})`);
       args.push(...filter.states);
     }
-    for (const [column, value] of [['order_key', filter.orderKey], ['vendor_id', filter.vendorId], ['target_id', filter.targetId]] as const) {
+    for (const [column, value] of [['order_key', filter.orderKey], ['vendor_id', filter.vendorId], ['target_id', filter.targetId], ['resource_key', filter.resourceKey]] as const) {
       if (value === undefined) continue;
       where.push(`${column} = ?`);
       args.push(value);
@@ -136,12 +136,12 @@ export class SqliteStore implements Store {
 
   private writeGrant(g: Grant): void {
     this.db
-      .prepare(`INSERT INTO grants (id, key, order_key, vendor_id, target_id, state, valid_from, valid_until, attempts, next_attempt_at, data, created_at, updated_at)
-                VALUES (@id, @key, @orderKey, @vendorId, @targetId, @state, @validFrom, @validUntil, @attempts, @nextAttemptAt, @data, @createdAt, @updatedAt)
+      .prepare(`INSERT INTO grants (id, key, order_key, vendor_id, target_id, resource_key, state, valid_from, valid_until, attempts, next_attempt_at, data, created_at, updated_at)
+                VALUES (@id, @key, @orderKey, @vendorId, @targetId, @resourceKey, @state, @validFrom, @validUntil, @attempts, @nextAttemptAt, @data, @createdAt, @updatedAt)
                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, valid_from = excluded.valid_from, valid_until = excluded.valid_until,
                 attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at, data = excluded.data, updated_at = excluded.updated_at`)
       .run({
-        id: g.id, key: g.key, orderKey: g.orderKey, vendorId: g.vendorId, targetId: g.targetId, state: g.state,
+        id: g.id, key: g.key, orderKey: g.orderKey, vendorId: g.vendorId, targetId: g.targetId, resourceKey: resourceKey(g.resource), state: g.state,
         validFrom: g.validFrom.getTime(), validUntil: g.validUntil.getTime(), attempts: g.attempts,
         nextAttemptAt: g.nextAttemptAt?.getTime() ?? null, data: grantToJson(g),
         createdAt: g.createdAt.getTime(), updatedAt: g.updatedAt.getTime(),

@@ -71,6 +71,8 @@ export interface GrantFilter {
   readonly orderKey?: string;
   readonly vendorId?: string;
   readonly targetId?: string;
+  /** resourceKey(grant.resource): with targetId, the grants sharing one entry on a target. */
+  readonly resourceKey?: string;
 }
 
 /**

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
-import { WogateError, type TargetRef } from '../domain/index.js';
+import { WogateError, type ResourceKind, type TargetRef } from '../domain/index.js';
 import {
   BAD_HEADER_CHAR,
   compileJson,
@@ -55,6 +55,8 @@ export interface HttpTargetOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** True when the remote system enforces validUntil itself. */
   readonly nativeExpiry?: boolean;
+  /** The kinds of resource its templates are written for; default network. */
+  readonly resourceKinds?: readonly ResourceKind[];
   readonly provision: HttpRequestSpec;
   /** Default: provision again. */
   readonly update?: HttpRequestSpec;
@@ -83,6 +85,7 @@ const GRANT_NAMES = [
   'grant.id', 'grant.key', 'grant.orderKey', 'grant.source', 'grant.orderId', 'grant.vendorId', 'grant.technicianId',
   'grant.assetId', 'grant.targetId', 'grant.validFrom', 'grant.validUntil', 'grant.validUntilEpoch', 'grant.ttlSeconds',
   'resource.kind', 'resource.sourceAddress', 'resource.address', 'resource.port', 'resource.protocol',
+  'resource.account', 'resource.group', 'resource.safe', 'resource.badge', 'resource.accessLevel', 'resource.commonName',
 ];
 /** Every placeholder the http target knows; a config naming anything else fails at start. */
 export const HTTP_PLACEHOLDERS: readonly string[] = [...GRANT_NAMES, 'ref.id', 'ref.key'];
@@ -103,6 +106,7 @@ export class HttpTarget implements Target {
   readonly kind = 'http';
   readonly id: string;
   readonly nativeExpiry: boolean;
+  readonly resourceKinds: readonly ResourceKind[];
   private readonly base: string;
   private readonly timeoutMs: number;
   private readonly staticHeaders: Readonly<Record<string, string>>;
@@ -119,6 +123,7 @@ export class HttpTarget implements Target {
   constructor(o: HttpTargetOptions) {
     this.id = o.id;
     this.nativeExpiry = o.nativeExpiry ?? false;
+    this.resourceKinds = o.resourceKinds ?? ['network'];
     const where = `target ${o.id}`;
     this.base = checkHttpUrl(o.baseUrl, `${where}: baseUrl`).href.replace(/\/+$/, '');
     this.timeoutMs = o.timeoutMs ?? 10_000;
@@ -178,16 +183,20 @@ export class HttpTarget implements Target {
   async init(): Promise<void> {}
 
   async provision(grant: TargetGrant, ctx: CallContext): Promise<TargetRef> {
+    this.checkKind(grant);
     const res = await this.call(this.req.provision, values(grant, undefined, ctx.now), ctx);
     return this.refOf(this.req.provision, res, grant, undefined);
   }
 
   async update(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef> {
+    this.checkKind(grant);
     const res = await this.call(this.req.update, values(grant, ref, ctx.now), ctx);
     return this.refOf(this.req.update, res, grant, ref);
   }
 
   async revoke(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<void> {
+    // provision() refuses other kinds before any call, so nothing of one can exist here.
+    if (!this.resourceKinds.includes(grant.resource.kind)) return;
     await this.call(this.req.revoke, values(grant, ref, ctx.now), ctx);
   }
 
@@ -217,6 +226,11 @@ export class HttpTarget implements Target {
   async close(): Promise<void> {
     this.agents.http.destroy();
     this.agents.https.destroy();
+  }
+
+  private checkKind(grant: TargetGrant): void {
+    const kind = grant.resource.kind;
+    if (!this.resourceKinds.includes(kind)) throw new TargetError(this.id, `a ${kind} resource can't be provisioned here: this target is configured for ${this.resourceKinds.join(', ')}`, false, { code: 'RESOURCE_KIND_UNSUPPORTED' });
   }
 
   private refOf(req: CompiledRequest, res: AxiosResponse<string>, grant: TargetGrant, prior: TargetRef | undefined): TargetRef {
@@ -335,8 +349,8 @@ function values(g: TargetGrant, ref: TargetRef | undefined, now: Date): Map<stri
     ['grant.validUntilEpoch', Math.floor(g.validUntil.getTime() / 1000)],
     // Rounded down so a remote timer never outlives the window.
     ['grant.ttlSeconds', Math.max(0, Math.floor((g.validUntil.getTime() - now.getTime()) / 1000))],
-    ['resource.kind', r.kind], ['resource.sourceAddress', r.sourceAddress], ['resource.address', r.address],
-    ['resource.port', r.port], ['resource.protocol', r.protocol],
+    // Only the fields this kind of resource has: a template naming another kind's field fails the call as not retryable.
+    ...Object.entries(r).map(([k, v]): [string, TemplateValue] => [`resource.${k}`, v as TemplateValue]),
   ]);
   const own = (k: string) => (ref && Object.hasOwn(ref, k) ? ref[k] : undefined);
   const id = own('id');

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { isIPv6 } from 'node:net';
-import type { NetworkResource, TargetRef } from '../domain/index.js';
+import type { Resource, TargetRef } from '../domain/index.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
 
 /**
@@ -116,6 +116,7 @@ function nftDuration(ms: number): string {
 export class NftablesTarget implements Target {
   readonly kind = 'nftables';
   readonly nativeExpiry = true;
+  readonly resourceKinds = ['network'] as const;
   readonly id: string;
   private readonly where: string;
   private readonly setArgs: readonly string[];
@@ -234,8 +235,8 @@ export class NftablesTarget implements Target {
 
   async close(): Promise<void> {}
 
-  private element(r: NetworkResource): string {
-    if ((r as { kind?: unknown }).kind !== 'network') throw fail(this.id, 'invalid_input', `resource kind ${show((r as { kind?: unknown }).kind)} is not network`);
+  private element(r: Resource): string {
+    if (r.kind !== 'network') throw fail(this.id, 'invalid_input', `resource kind ${show(r.kind)} is not network: nftables only opens network flows`);
     const src = ipv4(this.id, 'sourceAddress', r.sourceAddress);
     const dst = ipv4(this.id, 'address', r.address);
     return `${src} . ${dst} . ${protocol(this.id, r.protocol)} . ${port(this.id, 'port', r.port)}`;
@@ -286,9 +287,18 @@ export class NftablesTarget implements Target {
       const val = (wrapped ? wrapped.val : raw) as { concat?: unknown } | undefined;
       if (!Array.isArray(val?.concat) || val.concat.length !== 4) throw bad(`element ${show(raw)} is not a 4-part concatenation`);
       const element = val.concat.map(String).join(' . ');
+      const [src, dst, proto, port] = val.concat as unknown[];
+      const resource: Resource | undefined =
+        typeof src === 'string' && typeof dst === 'string' && (proto === 'tcp' || proto === 'udp') && typeof port === 'number'
+          ? { kind: 'network', sourceAddress: src, address: dst, port, protocol: proto }
+          : undefined;
       // nft -j reports whole seconds, rounded down: expiresAt may be up to 1 s early, never late.
       const expires = wrapped?.expires;
-      return typeof expires === 'number' ? { ref: { element }, expiresAt: new Date(now.getTime() + expires * 1000) } : { ref: { element } };
+      return {
+        ref: { element },
+        ...(resource ? { resource } : {}),
+        ...(typeof expires === 'number' ? { expiresAt: new Date(now.getTime() + expires * 1000) } : {}),
+      };
     });
   }
 

@@ -1,4 +1,4 @@
-import type { Grant, TargetRef } from '../domain/index.js';
+import type { Grant, Resource, ResourceKind, TargetRef } from '../domain/index.js';
 import { WogateError } from '../domain/index.js';
 import type { Logger } from '../log.js';
 
@@ -14,8 +14,15 @@ export type TargetGrant = Pick<
   'id' | 'key' | 'orderKey' | 'source' | 'orderId' | 'vendorId' | 'technicianId' | 'assetId' | 'targetId' | 'resource' | 'validFrom' | 'validUntil'
 >;
 
-/** An entry a target currently holds, for drift checks. `key` is the grant key when the target can tell. */
+/**
+ * An entry a target currently holds, for drift checks. `resource` is what it opens, when the
+ * target can read that back (a group member, a safe member, a badge's access level): drift
+ * matches entries to live grants by it. `key` is the grant key, when the target can store one.
+ * Several grants (two orders for the same technician and asset) can share one entry; the engine
+ * gives the target the latest end among them, so a target holds one entry per resource.
+ */
 export interface TargetEntry {
+  readonly resource?: Resource;
   readonly key?: string;
   readonly ref: TargetRef;
   readonly expiresAt?: Date;
@@ -31,6 +38,8 @@ export interface Target {
   readonly kind: string;
   /** True when the target itself ends access at validUntil, so access ends even if wogate is down. */
   readonly nativeExpiry: boolean;
+  /** The kinds of resource it can hold; a policy granting another kind on it is refused at load. */
+  readonly resourceKinds: readonly ResourceKind[];
   /** Prepare the target (tables, sessions); called once at start. */
   init(ctx: CallContext): Promise<void>;
   provision(grant: TargetGrant, ctx: CallContext): Promise<TargetRef>;

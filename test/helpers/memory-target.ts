@@ -1,10 +1,11 @@
-import type { TargetRef } from '../../src/domain/index.js';
+import { RESOURCE_KINDS, type TargetRef } from '../../src/domain/index.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from '../../src/targets/target.js';
 
 /** A readable fake: remembers what is open, can be told to fail the next calls, or to hang. */
 export class MemoryTarget implements Target {
   readonly kind = 'memory';
   readonly nativeExpiry = false;
+  readonly resourceKinds = RESOURCE_KINDS;
   readonly open = new Map<string, TargetGrant>();
   readonly calls: { op: string; key: string; at: Date }[] = [];
   failNext = 0;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AuditLog } from '../../src/audit/audit.js';
-import type { PolicySet } from '../../src/domain/index.js';
+import type { PolicySet, NetworkResource } from '../../src/domain/index.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { Scheduler } from '../../src/engine/scheduler.js';
 import { silentLogger } from '../../src/log.js';
@@ -56,7 +56,7 @@ describe('engine: reconciler against a real SQLite file', () => {
     const s = await h.rec.reconcile();
     expect(s).to.include({ provisioned: 2, revoked: 0, failed: 0 });
     const grants = await h.store.listGrants({ states: ['active'] });
-    expect(grants.map((g) => `${g.assetId}:${g.resource.port}`).sort()).to.deep.equal(['HMI-1:502', 'PLC-1:502']);
+    expect(grants.map((g) => `${g.assetId}:${(g.resource as NetworkResource).port}`).sort()).to.deep.equal(['HMI-1:502', 'PLC-1:502']);
     expect([...h.fw.open.keys()].sort()).to.deep.equal(grants.map((g) => g.key).sort());
     expect(await h.store.danglingIntents()).to.have.length(0);
     const audit = await h.store.readAudit(0, 100);

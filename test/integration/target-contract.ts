@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { grantKey, type NetworkResource, type TargetRef } from '../../src/domain/index.js';
+import { grantKey, RESOURCE_KINDS, type Resource, type TargetRef } from '../../src/domain/index.js';
 import { entryMatches } from '../../src/engine/drift.js';
 import type { Logger } from '../../src/log.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from '../../src/targets/target.js';
@@ -39,18 +39,37 @@ export function recordingLogger(lines: string[] = [], base: Record<string, unkno
 
 let serial = 0;
 
-/** A plausible grant for `targetId`; each call gets its own technician address and port, so no two share a key or an element. */
-export function sampleGrant(targetId: string, overrides: Partial<TargetGrant> = {}, now = new Date()): TargetGrant {
+/** A network resource unique to `n`: its own technician address and port. */
+export function networkResource(n: number): Resource {
+  return { kind: 'network', sourceAddress: `10.77.1.${(n % 250) + 2}`, address: '10.77.2.2', port: 1000 + n, protocol: 'tcp' };
+}
+
+/**
+ * A plausible grant for `targetId`; each call gets its own technician and, through `resource`
+ * (default: a network flow with its own address and port), its own resource, so no two share a
+ * key or an entry. The key is computed from the resource, as evaluate() does.
+ */
+export function sampleGrant(targetId: string, overrides: Partial<TargetGrant> = {}, now = new Date(), resource: (n: number) => Resource = networkResource): TargetGrant {
   const n = ++serial;
-  const resource: NetworkResource = { kind: 'network', sourceAddress: `10.77.1.${(n % 250) + 2}`, address: '10.77.2.2', port: 1000 + n, protocol: 'tcp' };
-  const orderKey = `cmms:WO-${n}`;
+  const orderKey = overrides.orderKey ?? `cmms:WO-${n}`;
+  const technicianId = overrides.technicianId ?? `tech${n}`;
+  const r = overrides.resource ?? resource(n);
   const base: TargetGrant = {
-    id: `g-${process.pid}-${n}`, key: grantKey(orderKey, `tech${n}`, targetId, resource), orderKey, source: 'cmms', orderId: `WO-${n}`,
-    vendorId: 'acme', technicianId: `tech${n}`, assetId: 'PLC-1', targetId, resource,
+    id: `g-${process.pid}-${n}`, key: grantKey(orderKey, technicianId, targetId, r), orderKey, source: 'cmms', orderId: `WO-${n}`,
+    vendorId: 'acme', technicianId, assetId: 'PLC-1', targetId, resource: r,
     validFrom: new Date(now.getTime() - 60_000), validUntil: new Date(now.getTime() + 3_600_000),
   };
   return { ...base, ...overrides };
 }
+
+/** A resource of each kind, for checking that a target refuses the kinds it does not hold. */
+const OTHER_KIND: Readonly<Record<Resource['kind'], Resource>> = {
+  network: { kind: 'network', sourceAddress: '10.77.9.9', address: '10.77.9.10', port: 9, protocol: 'tcp' },
+  group: { kind: 'group', account: 'contract-account', group: 'contract-group' },
+  pam: { kind: 'pam', account: 'contract-account', safe: 'contract-safe' },
+  badge: { kind: 'badge', badge: '999999', accessLevel: 'contract-level' },
+  certificate: { kind: 'certificate', commonName: 'contract.acme' },
+};
 
 /**
  * The behaviour every Target must show, whatever system it drives: idempotent calls, a list()
@@ -65,7 +84,7 @@ export function targetContract(name: string, setup: (ctx: SetupContext) => Promi
     let log: ReturnType<typeof recordingLogger>;
     const ctx = (): CallContext => ({ now: new Date(), log });
 
-    const matching = (entries: TargetEntry[], g: TargetGrant, ref: TargetRef | undefined) => entries.filter((e) => entryMatches(e, { key: g.key, targetRef: ref }));
+    const matching = (entries: TargetEntry[], g: TargetGrant, ref: TargetRef | undefined) => entries.filter((e) => entryMatches(e, { key: g.key, targetRef: ref, resource: g.resource }));
 
     async function failure(call: () => Promise<unknown>): Promise<TargetError> {
       const e = await call().then(() => undefined, (err: unknown) => err);
@@ -177,6 +196,17 @@ export function targetContract(name: string, setup: (ctx: SetupContext) => Promi
         expect(matching(await s.target.list(ctx()), g, ref)).to.have.length(1);
       });
     }
+
+    it('refuses a kind of resource it does not hold, as not retryable, and revoking one succeeds', async function () {
+      const others = RESOURCE_KINDS.filter((k) => !s.target.resourceKinds.includes(k));
+      if (others.length === 0) return this.skip();
+      for (const kind of others) {
+        const g = s.makeGrant({ resource: OTHER_KIND[kind] });
+        const e = await failure(() => s.target.provision(g, ctx()));
+        expect(e.retryable, `${kind}: ${e.message}`).to.equal(false);
+        await s.target.revoke(g, undefined, ctx());
+      }
+    });
 
     it('errors never contain the credential, whichever call fails', async function () {
       if (!s.failNext) return this.skip();

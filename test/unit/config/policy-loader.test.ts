@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { checkPolicyText, loadPolicies, loadPolicyText } from '../../../src/config/policy-loader.js';
 import { loadRegister } from '../../../src/config/register-loader.js';
 import { packageRoot } from '../../../src/config/schema.js';
-import { CANONICAL_STATUSES, CRITICALITIES, evaluate, ORDER_TYPES, WogateError, type WorkOrder } from '../../../src/domain/index.js';
+import { CANONICAL_STATUSES, CRITICALITIES, evaluate, ORDER_TYPES, WogateError, type WorkOrder, type NetworkResource } from '../../../src/domain/index.js';
 
 const ROOT = packageRoot();
 const TARGETS = new Set(['demo-gateway', 'plant-fw']);
@@ -213,7 +213,7 @@ describe('shipped policy and register, evaluated', () => {
     assetIds: ['PLC-CL2-01'], window: { start: new Date(now.getTime() + H), end: new Date(now.getTime() + 5 * H) }, type: 'planned',
     approvals: [{ by: 'ops-supervisor' }], revision: '1', ...over,
   });
-  const ports = (o: WorkOrder) => evaluate([o], register, policySet, now).grants.map((g) => `${g.assetId} ${g.resource.address}:${g.resource.port}`);
+  const ports = (o: WorkOrder) => evaluate([o], register, policySet, now).grants.map((g) => `${g.assetId} ${(g.resource as NetworkResource).address}:${(g.resource as NetworkResource).port}`);
 
   it('grants the chlorinator PLC only the allowed ports it lists, from the technician\'s VPN address, with lead and grace', () => {
     const e = evaluate([order()], register, policySet, now);

@@ -13,6 +13,7 @@ import {
   type PolicySet,
   type Rule,
   type RuleRequire,
+  type NetworkResource,
   type WorkOrder,
 } from '../../../src/domain/index.js';
 
@@ -83,7 +84,7 @@ describe('evaluate', () => {
 
   it('opens every port of every endpoint when the entitlement lists no ports', () => {
     const e = run({ assetIds: ['PLC-2'] }, policies(rule({ grant: [{ type: 'network', target: 'fw' }] })));
-    expect(e.grants.map((g) => `${g.resource.address}:${g.resource.port}/${g.resource.protocol}`)).to.deep.equal(['10.20.0.11:502/tcp', '10.20.0.12:161/udp']);
+    expect(e.grants.map((g) => `${(g.resource as NetworkResource).address}:${(g.resource as NetworkResource).port}/${(g.resource as NetworkResource).protocol}`)).to.deep.equal(['10.20.0.11:502/tcp', '10.20.0.12:161/udp']);
   });
 
   describe('deny codes', () => {
@@ -176,7 +177,7 @@ describe('evaluate', () => {
     const e = run({ technicianIds: ['jdoe', 'asmith'], assetIds: ['PLC-1', 'PLC-2'] }, policies(rule({ grant: [{ type: 'network', target: 'fw' }] })));
     expect(e.grants).to.have.length(8);
     expect(e.grants.map((g) => g.key)).to.deep.equal([...e.grants.map((g) => g.key)].sort());
-    for (const g of e.grants) expect(g.resource.sourceAddress).to.equal(g.technicianId === 'jdoe' ? '10.8.0.21' : '10.8.0.22');
+    for (const g of e.grants) expect((g.resource as NetworkResource).sourceAddress).to.equal(g.technicianId === 'jdoe' ? '10.8.0.21' : '10.8.0.22');
   });
 
   it('grants what it can and denies the rest of an order', () => {
@@ -375,7 +376,7 @@ describe('evaluate and plan, properties', () => {
           expect(g.validUntil.getTime()).to.be.greaterThan(now.getTime());
           expect(r.require.statuses).to.include(o.status);
           expect(new Set(o.approvals.map((a) => a.by)).size).to.be.at.least(r.require.minApprovals);
-          expect(g.resource.sourceAddress).to.equal(register.vendors.get(o.vendorId)?.technicians.find((t) => t.id === g.technicianId)?.address);
+          expect((g.resource as NetworkResource).sourceAddress).to.equal(register.vendors.get(o.vendorId)?.technicians.find((t) => t.id === g.technicianId)?.address);
         }
       }),
       { numRuns: 300 },
