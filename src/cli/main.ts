@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeResource, evaluate, isWogateError, parseDuration, type Evaluation } from '../domain/index.js';
 import { SCOPES, createToken, type Scope } from '../api/tokens.js';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { createLogger, silentLogger } from '../log.js';
@@ -55,7 +55,7 @@ export function buildCli(): Command {
     .option('-d, --dir <dir>', 'policy directory (default: the one in the config)')
     .action((o: { config: string; dir?: string }) => {
       const config = loadConfig(o.config);
-      const { policySet, warnings } = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: new Set(config.targets.map((t) => t.id)) });
+      const { policySet, warnings } = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: targetHolds(config) });
       const register = loadRegister(config.register.assets, config.register.vendors);
       for (const w of warnings) console.log(`warning: ${w}`);
       const rules = policySet.policies.reduce((n, p) => n + p.rules.length, 0);

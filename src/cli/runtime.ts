@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
-import { mergeAssets, parseDuration, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
-import { loadConfig, resolveSecret, resolveSecrets, type ApiSourceConfig, type Config, type TargetConfig } from '../config/config.js';
+import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
+import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { Intake } from '../engine/intake.js';
@@ -84,7 +84,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
 
 function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly AssetRecord[]>): { world: World & { register: MergedRegister }; warnings: string[] } {
   const enabled = new Set(config.targets.filter((t) => t.enabled).map((t) => t.id));
-  const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: new Set(config.targets.map((t) => t.id)) });
+  const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: targetHolds(config) });
   const overlay = loadRegister(config.register.assets, config.register.vendors);
   const register = mergeAssets([...overlay.assets.values()], fromSources, [...overlay.vendors.values()]);
   const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
@@ -138,7 +138,16 @@ export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.Process
     const { secretHeaders: _refs, ...http } = t.http;
     return new HttpTarget({ id: t.id, ...http, headers: { ...t.http.headers, ...secretHeaders } });
   }
-  return new NftablesTarget({ id: t.id, ...t.nftables });
+  if (t.kind === 'nftables') return new NftablesTarget({ id: t.id, ...t.nftables });
+  return buildAdapterTarget(t, resolveSecrets(t.options, `${config.file}: /targets/${config.targets.indexOf(t)}/${t.kind}`, env));
+}
+
+/** The vendor adapters by kind; each takes its config block with secrets resolved. */
+function buildAdapterTarget(t: AdapterTargetConfig, _block: Record<string, unknown>): Target {
+  switch (t.kind) {
+    default:
+      throw new WogateError('CONFIG_INVALID', `target kind "${t.kind}" (${t.id}) is not available in this build`);
+  }
 }
 
 export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.env): Map<string, Target> {

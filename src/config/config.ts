@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import cron from 'node-cron';
-import { parseDuration, WogateError, type CanonicalStatus, type OrderType } from '../domain/index.js';
+import { parseDuration, WogateError, type CanonicalStatus, type OrderType, type ResourceKind } from '../domain/index.js';
 import type { FieldMapping } from '../sources/mapping.js';
 import { parseYaml, parseYamlText, validateWith } from './schema.js';
 
@@ -58,6 +58,7 @@ export interface HttpTargetConfig {
     /** Header name → secret reference, resolved at start. */
     readonly secretHeaders: Record<string, string>;
     readonly nativeExpiry: boolean;
+    readonly resourceKinds?: readonly ResourceKind[];
     readonly maxResponseBytes?: number;
     readonly provision: HttpRequestConfig;
     readonly update?: HttpRequestConfig;
@@ -84,7 +85,44 @@ export interface NftablesTargetConfig {
   };
 }
 
-export type TargetConfig = HttpTargetConfig | NftablesTargetConfig;
+/** Targets with their own adapter; each reads its `<kind>:` block through its options builder. */
+export const ADAPTER_TARGET_KINDS = ['ldap', 'fortigate', 'panos', 'cyberark', 'beyondtrust', 'lenel', 'certificate'] as const;
+export type AdapterTargetKind = (typeof ADAPTER_TARGET_KINDS)[number];
+
+/** A target with its own adapter. `options` is its block, secrets still as references, relative file paths made absolute. */
+export interface AdapterTargetConfig {
+  readonly id: string;
+  readonly kind: AdapterTargetKind;
+  readonly enabled: boolean;
+  readonly authoritative: boolean;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+export type TargetConfig = (HttpTargetConfig | NftablesTargetConfig | AdapterTargetConfig) & {
+  /** Drift removal: what the target holds that wogate did not grant is taken away, not only reported. */
+  readonly authoritative: boolean;
+};
+
+/** The kinds of resource each kind of target holds: a policy granting another kind on it is refused at load. */
+const TARGET_RESOURCE_KINDS: Readonly<Record<Exclude<TargetConfig['kind'], 'http'>, readonly ResourceKind[]>> = {
+  nftables: ['network'],
+  fortigate: ['network'],
+  panos: ['network'],
+  ldap: ['group'],
+  beyondtrust: ['group'],
+  cyberark: ['pam'],
+  lenel: ['badge'],
+  certificate: ['certificate'],
+};
+
+export function resourceKindsOf(t: TargetConfig): readonly ResourceKind[] {
+  return t.kind === 'http' ? (t.http.resourceKinds ?? ['network']) : TARGET_RESOURCE_KINDS[t.kind];
+}
+
+/** Every configured target with the resource kinds it holds, for checking policies against. */
+export function targetHolds(config: Config): Map<string, readonly ResourceKind[]> {
+  return new Map(config.targets.map((t) => [t.id, resourceKindsOf(t)]));
+}
 
 export interface Config {
   /** The file it came from; relative paths inside it are resolved against its directory. */
@@ -98,6 +136,8 @@ export interface Config {
     readonly fullReconcileMs: number;
     readonly lookbackMs: number;
     readonly retry: { readonly baseMs: number; readonly maxMs: number; readonly alertAfter: number };
+    /** node-cron expression for drift checks; undefined = off. */
+    readonly drift?: string;
   };
   readonly sources: readonly SourceConfig[];
   readonly targets: readonly TargetConfig[];
@@ -105,6 +145,10 @@ export interface Config {
 }
 
 const SCHEMA = 'config.schema.json';
+
+function isAdapterTargetKind(kind: string): kind is AdapterTargetKind {
+  return (ADAPTER_TARGET_KINDS as readonly string[]).includes(kind);
+}
 
 /**
  * Reads, overrides from the environment, validates and normalises the config file. Any problem
@@ -165,9 +209,9 @@ type RawConfig = {
   log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
   policies: { dir: string };
   register: { assets: string; vendors: string };
-  engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number } };
+  engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number }; drift?: string | false };
   sources?: (Record<string, unknown> & { id: string; kind: 'generic' | ApiSourceKind; webhook?: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping?: GenericSourceConfig['mapping']; poll?: RawPoll })[];
-  targets?: (Record<string, unknown> & { id: string; kind: 'http' | 'nftables'; enabled?: boolean })[];
+  targets?: (Record<string, unknown> & { id: string; kind: TargetConfig['kind']; enabled?: boolean; authoritative?: boolean })[];
   demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
 };
 
@@ -234,12 +278,17 @@ function normalise(raw: RawConfig, file: string): Config {
   const targets: TargetConfig[] = (raw.targets ?? []).map((t, i): TargetConfig => {
     unique('targets', t.id, i);
     const enabled = t.enabled ?? true;
+    const authoritative = t.authoritative ?? false;
+    if (isAdapterTargetKind(t.kind)) {
+      return { id: t.id, kind: t.kind, enabled, authoritative, options: resolvePaths((t[t.kind] ?? {}) as Record<string, unknown>, at) };
+    }
     if (t.kind === 'http') {
       const { timeout, headers, secretHeaders, nativeExpiry, ...rest } = t.http as RawHttp;
       return {
         id: t.id,
         kind: 'http',
         enabled,
+        authoritative,
         http: {
           ...rest,
           timeoutMs: dur(timeout, '10s', `/targets/${i}/http/timeout`),
@@ -250,8 +299,12 @@ function normalise(raw: RawConfig, file: string): Config {
       };
     }
     const { timeout, ...nft } = t.nftables as NftablesTargetConfig['nftables'] & { timeout?: string };
-    return { id: t.id, kind: 'nftables', enabled, nftables: { ...nft, ...(timeout ? { timeoutMs: dur(timeout, '10s', `/targets/${i}/nftables/timeout`) } : {}) } };
+    return { id: t.id, kind: 'nftables', enabled, authoritative, nftables: { ...nft, ...(timeout ? { timeoutMs: dur(timeout, '10s', `/targets/${i}/nftables/timeout`) } : {}) } };
   });
+
+  // Drift checks are on by default: hand-added access is found even by an operator who never read this far.
+  const drift = raw.engine?.drift === false ? undefined : (raw.engine?.drift ?? '*/10 * * * *');
+  if (drift !== undefined && !cron.validate(drift)) throw new WogateError('CONFIG_INVALID', `${file}: /engine/drift: "${drift}" is not a cron expression (e.g. "*/10 * * * *"), or false to turn drift checks off`, { file });
 
   const demoSource = raw.demo?.source;
   if (raw.demo?.enabled && (!demoSource || !sources.some((s) => s.id === demoSource))) {
@@ -278,6 +331,7 @@ function normalise(raw: RawConfig, file: string): Config {
         maxMs: dur(raw.engine?.retry?.max, '5m', '/engine/retry/max'),
         alertAfter: raw.engine?.retry?.alertAfter ?? 5,
       },
+      ...(drift ? { drift } : {}),
     },
     sources,
     targets,

@@ -9,6 +9,7 @@ import {
   type Entitlement,
   type OrderType,
   type Policy,
+  type ResourceKind,
   type PolicySet,
   type Rule,
   type RuleMatch,
@@ -32,8 +33,11 @@ const RISKY_STATUSES: Partial<Record<CanonicalStatus, string>> = {
 };
 
 export interface PolicyLoadOptions {
-  /** Target ids from the config; when given, a rule granting on any other target is an error. */
-  readonly knownTargets?: ReadonlySet<string>;
+  /**
+   * Target ids from the config, each with the kinds of resource it holds; when given, a rule
+   * granting on any other target, or a kind its target can't hold, is an error.
+   */
+  readonly knownTargets?: ReadonlyMap<string, readonly ResourceKind[]>;
 }
 
 interface RawRule {
@@ -41,7 +45,16 @@ interface RawRule {
   description?: string;
   match: RuleMatch;
   require: { statuses: CanonicalStatus[]; minApprovals?: number; leadTime?: string; grace?: string; maxDuration: string };
-  grant: { type?: 'network'; target: string; ports?: number[] }[];
+  grant: RawEntitlement[];
+}
+interface RawEntitlement {
+  type?: Entitlement['type'];
+  target: string;
+  ports?: number[];
+  groups?: string[];
+  safes?: string[];
+  accessLevels?: string[];
+  account?: string;
 }
 interface RawPolicy {
   metadata: { name: string; description?: string };
@@ -159,11 +172,20 @@ function check(text: string, file: string, opts: PolicyLoadOptions): Checked {
     };
 
     const grant: Entitlement[] = r.grant.map((g, j) => {
-      if (opts.knownTargets && !opts.knownTargets.has(g.target)) {
-        const known = [...opts.knownTargets].sort();
-        problems.push(at(locate, `${base}/grant/${j}/target`, `unknown target "${g.target}" (${known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured'})`));
+      const where = `${base}/grant/${j}`;
+      const type = g.type ?? 'network';
+      const holds = opts.knownTargets?.get(g.target);
+      if (opts.knownTargets && !holds) {
+        const known = [...opts.knownTargets.keys()].sort();
+        problems.push(at(locate, `${where}/target`, `unknown target "${g.target}" (${known.length ? `configured targets: ${known.join(', ')}` : 'no targets are configured'})`));
+      } else if (holds && !holds.includes(type)) {
+        problems.push(at(locate, `${where}/type`, `target "${g.target}" holds ${holds.join(', ')} access, not ${type}`));
       }
-      return g.ports ? { type: 'network', target: g.target, ports: g.ports } : { type: 'network', target: g.target };
+      for (const [field, only] of ENTITLEMENT_FIELDS) {
+        if (g[field] !== undefined && only !== type) problems.push(at(locate, `${where}/${field}`, `${field} applies to type ${only} only (this entitlement is type ${type})`));
+      }
+      if (g.account !== undefined && type === 'network') problems.push(at(locate, `${where}/account`, 'account does not apply to type network (network access comes from the technician\'s address)'));
+      return toEntitlement(type, g, () => problems.push(at(locate, where, 'a group entitlement needs groups: the groups the technician\'s account is put in')));
     });
 
     for (const status of r.require.statuses) {
@@ -218,4 +240,26 @@ function combined(dir: string, problems: readonly Problem[]): WogateError {
 
 function errno(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
+}
+
+/** Fields that belong to one entitlement type; naming them on another is an error, not ignored. */
+const ENTITLEMENT_FIELDS: readonly (readonly [keyof RawEntitlement, Entitlement['type']])[] = [
+  ['ports', 'network'], ['groups', 'group'], ['safes', 'pam'], ['accessLevels', 'badge'],
+];
+
+function toEntitlement(type: Entitlement['type'], g: RawEntitlement, noGroups: () => void): Entitlement {
+  const account = g.account !== undefined ? { account: g.account } : {};
+  switch (type) {
+    case 'network':
+      return g.ports ? { type, target: g.target, ports: g.ports } : { type, target: g.target };
+    case 'group':
+      if (!g.groups) noGroups();
+      return { type, target: g.target, groups: g.groups ?? [], ...account };
+    case 'pam':
+      return { type, target: g.target, ...(g.safes ? { safes: g.safes } : {}), ...account };
+    case 'badge':
+      return { type, target: g.target, ...(g.accessLevels ? { accessLevels: g.accessLevels } : {}), ...account };
+    case 'certificate':
+      return { type, target: g.target, ...account };
+  }
 }

@@ -20,7 +20,7 @@ interface RawAsset {
 interface RawVendor {
   id: string;
   name?: string;
-  technicians: { id: string; name?: string; address?: string }[];
+  technicians: { id: string; name?: string; address?: string; accounts?: Record<string, string> }[];
 }
 
 /** The asset register and the vendor register, each from its own YAML file. Throws REGISTER_INVALID naming file and path. */
@@ -53,6 +53,7 @@ export function parseVendors(text: string, file: string): Vendor[] {
   const vendorAt = new Map<string, number>();
   // One address, one technician: the firewall cannot tell two people on one address apart.
   const addressAt = new Map<string, string>();
+  const accountAt = new Map<string, string>();
   for (const [i, v] of raw.entries()) {
     const seen = vendorAt.get(v.id);
     if (seen !== undefined) problems.push(at(locate, `/vendors/${i}/id`, `duplicate vendor id "${v.id}" (first at /vendors/${seen}/id)`));
@@ -64,6 +65,14 @@ export function parseVendors(text: string, file: string): Vendor[] {
       if (seenTech !== undefined) {
         problems.push(at(locate, `${base}/id`, `duplicate technician id "${t.id}" in vendor "${v.id}" (first at /vendors/${i}/technicians/${seenTech}/id)`));
       } else techAt.set(t.id, j);
+      for (const [name, account] of Object.entries(t.accounts ?? {})) {
+        // Two people on one account would each be given, and lose, the other's access.
+        const key = `${name}\0${account}`;
+        const holder = accountAt.get(key);
+        if (holder !== undefined) {
+          problems.push(at(locate, `${base}/accounts/${name}`, `${name} account "${account}" is already bound to another technician (${holder}); each technician needs an account of their own`));
+        } else accountAt.set(key, `${base}, "${v.id}/${t.id}"`);
+      }
       if (t.address === undefined) continue;
       const owner = addressAt.get(t.address);
       if (owner !== undefined) {
@@ -96,6 +105,7 @@ function toVendor(v: RawVendor): Vendor {
     id: t.id,
     ...(t.name !== undefined ? { name: t.name } : {}),
     ...(t.address !== undefined ? { address: t.address } : {}),
+    ...(t.accounts !== undefined ? { accounts: { ...t.accounts } } : {}),
   }));
   return { id: v.id, ...(v.name !== undefined ? { name: v.name } : {}), technicians };
 }

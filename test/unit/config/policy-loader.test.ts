@@ -5,10 +5,10 @@ import { expect } from 'chai';
 import { checkPolicyText, loadPolicies, loadPolicyText } from '../../../src/config/policy-loader.js';
 import { loadRegister } from '../../../src/config/register-loader.js';
 import { packageRoot } from '../../../src/config/schema.js';
-import { CANONICAL_STATUSES, CRITICALITIES, evaluate, ORDER_TYPES, WogateError, type WorkOrder, type NetworkResource } from '../../../src/domain/index.js';
+import { CANONICAL_STATUSES, CRITICALITIES, evaluate, ORDER_TYPES, WogateError, type WorkOrder, type NetworkResource, type ResourceKind, RESOURCE_KINDS } from '../../../src/domain/index.js';
 
 const ROOT = packageRoot();
-const TARGETS = new Set(['demo-gateway', 'plant-fw']);
+const TARGETS = new Map<string, readonly ResourceKind[]>([['demo-gateway', ['network']], ['plant-fw', ['network']], ['vault', ['pam']], ['doors', ['badge']], ['ad', ['group']], ['ca', ['certificate']]]);
 const M = 60_000;
 const H = 60 * M;
 
@@ -77,7 +77,32 @@ describe('policy loader', () => {
     });
   });
 
+  it('reads every entitlement type, with the lists and account names it was given', () => {
+    const text = GOOD.replace('- target: demo-gateway', `- target: demo-gateway
+        ports: [502]
+      - target: ad
+        type: group
+        groups: ["cn=vpn-vendors,ou=groups,dc=plant,dc=example"]
+        account: remote
+      - target: vault
+        type: pam
+        safes: [PLC-Vendors]
+      - target: doors
+        type: badge
+      - target: ca
+        type: certificate`);
+    const p = loadPolicyText(text, 'good.yaml', { knownTargets: TARGETS });
+    expect(p.rules[0]?.grant).to.deep.equal([
+      { type: 'network', target: 'demo-gateway', ports: [502] },
+      { type: 'group', target: 'ad', groups: ['cn=vpn-vendors,ou=groups,dc=plant,dc=example'], account: 'remote' },
+      { type: 'pam', target: 'vault', safes: ['PLC-Vendors'] },
+      { type: 'badge', target: 'doors' },
+      { type: 'certificate', target: 'ca' },
+    ]);
+  });
+
   it('keeps the schema enums in step with the domain', () => {
+    expect(JSON.parse(fs.readFileSync(path.join(ROOT, 'config/schemas/policy.schema.json'), 'utf8')).$defs.entitlement.properties.type.enum).to.deep.equal([...RESOURCE_KINDS]);
     const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'config/schemas/policy.schema.json'), 'utf8'));
     expect(schema.$defs.require.properties.statuses.items.enum).to.deep.equal([...CANONICAL_STATUSES]);
     expect(schema.$defs.match.properties.criticality.items.enum).to.deep.equal([...CRITICALITIES]);
@@ -102,7 +127,12 @@ describe('policy loader', () => {
       ['a wrong apiVersion', GOOD.replace('wogate/v1', 'wogate/v2'), '/apiVersion', 'must be "wogate/v1" (got "wogate/v2")'],
       ['a wrong type', GOOD.replace('vendors: [acme-controls]', 'vendors: acme-controls'), '/rules/0/match/vendors', 'must be an array (got a string)'],
       ['a duplicate rule id', `${GOOD}  - id: r1\n    match: {}\n    require: {statuses: [approved], maxDuration: 1h}\n    grant: [{target: demo-gateway}]\n`, '/rules/1/id', 'duplicate rule id "r1" (first at /rules/0/id)'],
-      ['an unknown target', GOOD.replace('target: demo-gateway', 'target: plant-fww'), '/rules/0/grant/0/target', 'unknown target "plant-fww" (configured targets: demo-gateway, plant-fw)'],
+      ['an unknown target', GOOD.replace('target: demo-gateway', 'target: plant-fww'), '/rules/0/grant/0/target', 'unknown target "plant-fww" (configured targets: ad, ca, demo-gateway, doors, plant-fw, vault)'],
+      ['a kind of access its target does not hold', GOOD.replace('- target: demo-gateway', '- target: demo-gateway\n        type: badge'), '/rules/0/grant/0/type', 'target "demo-gateway" holds network access, not badge'],
+      ['a field of another entitlement type', GOOD.replace('- target: demo-gateway', '- target: doors\n        type: badge\n        ports: [502]'), '/rules/0/grant/0/ports', 'ports applies to type network only (this entitlement is type badge)'],
+      ['an account on a network entitlement', GOOD.replace('- target: demo-gateway', '- target: demo-gateway\n        account: directory'), '/rules/0/grant/0/account', 'account does not apply to type network'],
+      ['a group entitlement without groups', GOOD.replace('- target: demo-gateway', '- target: ad\n        type: group'), '/rules/0/grant/0', 'a group entitlement needs groups'],
+      ['a group name that could forge a grant key', GOOD.replace('- target: demo-gateway', '- target: ad\n        type: group\n        groups: ["vpn|x"]'), '/rules/0/grant/0/groups/0', 'a name without | or control characters'],
     ];
     for (const [what, text, pointer, expected] of cases) {
       it(what, () => {
@@ -190,7 +220,7 @@ describe('policy loader', () => {
   it('checks target ids only when it is told the configured targets', () => {
     write('a.yaml', GOOD.replace('demo-gateway', 'elsewhere'));
     expect(loadPolicies(dir).policySet.policies).to.have.length(1);
-    expectProblem(thrown(() => loadPolicies(dir, { knownTargets: new Set() })), 'a.yaml', '/rules/0/grant/0/target', 'unknown target "elsewhere" (no targets are configured)');
+    expectProblem(thrown(() => loadPolicies(dir, { knownTargets: new Map() })), 'a.yaml', '/rules/0/grant/0/target', 'unknown target "elsewhere" (no targets are configured)');
   });
 
   it('denies everything, with a warning, when the directory holds no policy', () => {

@@ -102,6 +102,9 @@ describe('register loader', () => {
     const cases: [string, string, string, string][] = [
       ['a duplicate vendor id', `vendors:\n${vendor('acme', tech('a', '10.8.0.1'))}${vendor('acme', tech('b', '10.8.0.2'))}`, '/vendors/1/id', 'duplicate vendor id "acme" (first at /vendors/0/id)'],
       ['a duplicate technician id within a vendor', `vendors:\n${vendor('acme', tech('a'), tech('a'))}`, '/vendors/0/technicians/1/id', 'duplicate technician id "a" in vendor "acme" (first at /vendors/0/technicians/0/id)'],
+      ['one badge for two technicians', `vendors:\n${vendor('acme', tech('a') + '        accounts: {badge: "13987"}\n')}${vendor('beta', tech('b') + '        accounts: {badge: "13987", pam: v-b}\n')}`, '/vendors/1/technicians/0/accounts/badge', 'badge account "13987" is already bound to another technician (/vendors/0/technicians/0, "acme/a")'],
+      ['an account name that could forge a grant key', `vendors:\n${vendor('acme', tech('a') + '        accounts: {pam: "v|x"}\n')}`, '/vendors/0/technicians/0/accounts/pam', 'an account name without | or control characters'],
+      ['an account key that is not a name', `vendors:\n${vendor('acme', tech('a') + '        accounts: {"Bad Key": x}\n')}`, '/vendors/0/technicians/0/accounts', 'must match'],
       ['one address for two technicians of different vendors', `vendors:\n${vendor('acme', tech('a', '10.8.0.1'))}${vendor('beta', tech('b', '10.8.0.1'))}`, '/vendors/1/technicians/0/address', 'address 10.8.0.1 is already bound to another technician (/vendors/0/technicians/0, "acme/a")'],
       ['a technician address that is not IPv4', VENDORS.replace('10.8.0.21', 'vpn-jdoe'), '/vendors/0/technicians/0/address', 'must be an IPv4 address like 10.20.30.40'],
       ['a missing technicians list', 'vendors:\n  - id: acme\n', '/vendors/0/technicians', 'is required'],

@@ -408,3 +408,65 @@ describe('evaluate and plan, properties', () => {
     );
   });
 });
+
+describe('evaluate: group, PAM, badge and certificate entitlements', () => {
+  const reg = makeRegister(
+    [{ id: 'PLC-1', class: 'PLC', criticality: 'critical', site: 'north', zone: 'process', endpoints: [{ address: '10.20.0.10', ports: [502], protocol: 'tcp' }], badgeAreas: ['North Pump Hall'], pamTargets: ['PLC-North-Vendors'] }],
+    [{
+      id: 'acme',
+      technicians: [
+        { id: 'jdoe', address: '10.8.0.21', accounts: { directory: 'uid=jdoe,ou=vendors,dc=plant', pam: 'v-jdoe', badge: '13987', remote: 'acme.jdoe' } },
+        { id: 'nobadge', address: '10.8.0.22', accounts: { pam: 'v-nobadge' } },
+      ],
+    }],
+  );
+  const all = rule({
+    grant: [
+      { type: 'network', target: 'fw', ports: [502] },
+      { type: 'group', target: 'ad', groups: ['cn=vpn-vendors,ou=groups,dc=plant'] },
+      { type: 'group', target: 'pra', groups: ['PLC North'], account: 'remote' },
+      { type: 'pam', target: 'vault' },
+      { type: 'badge', target: 'doors' },
+      { type: 'certificate', target: 'ca' },
+    ],
+  });
+  const ev = (techs: string[], r: Rule = all) => evaluate([order({ technicianIds: techs })], reg, policies(r), NOW);
+
+  it('gives each entitlement its resource from the technician\'s accounts and the asset\'s areas and safes, one window for all', () => {
+    const e = ev(['jdoe']);
+    expect(e.denials).to.deep.equal([]);
+    expect(e.grants.map((g) => [g.targetId, g.resource])).to.deep.equal([
+      ['ad', { kind: 'group', account: 'uid=jdoe,ou=vendors,dc=plant', group: 'cn=vpn-vendors,ou=groups,dc=plant' }],
+      ['ca', { kind: 'certificate', commonName: 'jdoe.acme' }],
+      ['doors', { kind: 'badge', badge: '13987', accessLevel: 'North Pump Hall' }],
+      ['fw', { kind: 'network', sourceAddress: '10.8.0.21', address: '10.20.0.10', port: 502, protocol: 'tcp' }],
+      ['pra', { kind: 'group', account: 'acme.jdoe', group: 'PLC North' }],
+      ['vault', { kind: 'pam', account: 'v-jdoe', safe: 'PLC-North-Vendors' }],
+    ]);
+    expect(new Set(e.grants.map((g) => `${g.validFrom.toISOString()}..${g.validUntil.toISOString()}`)).size).to.equal(1);
+    expect(e.grants.find((g) => g.targetId === 'doors')?.key).to.equal('cmms/WO-1|jdoe|doors|badge:13987>North Pump Hall');
+  });
+
+  it('denies the whole rule, naming the account, when the technician lacks one an entitlement needs', () => {
+    const e = ev(['nobadge']);
+    expect(e.grants).to.deep.equal([]);
+    expect(e.denials[0]).to.include({ technicianId: 'nobadge', code: 'TECHNICIAN_NO_ACCOUNT' });
+    expect(e.denials[0]?.reason).to.include('"directory" account').and.include('target "ad"');
+  });
+
+  it('uses the rule\'s own safes and access levels over the asset\'s', () => {
+    const e = ev(['jdoe'], rule({ grant: [{ type: 'pam', target: 'vault', safes: ['Other-Safe'] }, { type: 'badge', target: 'doors', accessLevels: ['Lobby', 'Control Room'] }] }));
+    expect(e.grants.map((g) => g.resource)).to.deep.equal([
+      { kind: 'badge', badge: '13987', accessLevel: 'Control Room' },
+      { kind: 'badge', badge: '13987', accessLevel: 'Lobby' },
+      { kind: 'pam', account: 'v-jdoe', safe: 'Other-Safe' },
+    ]);
+  });
+
+  it('says NOTHING_TO_GRANT when the asset lists no badge areas or safes for a rule that grants only those', () => {
+    const bare = makeRegister([{ id: 'PLC-1', class: 'PLC', criticality: 'critical', site: 'north', zone: 'process', endpoints: [] }], [{ id: 'acme', technicians: [{ id: 'jdoe', accounts: { badge: '1', pam: 'v' } }] }]);
+    const e = evaluate([order()], bare, policies(rule({ grant: [{ type: 'badge', target: 'doors' }, { type: 'pam', target: 'vault' }] })), NOW);
+    expect(e.grants).to.deep.equal([]);
+    expect(e.denials[0]).to.include({ code: 'NOTHING_TO_GRANT' });
+  });
+});
