@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app.js';
 import { startDemo, type Demo } from '../demo/demo.js';
+import type { Config } from '../config/config.js';
+import { DriftChecker, DriftMonitor } from '../engine/drift.js';
 import type { SourcePoller } from '../engine/poller.js';
 import { Scheduler } from '../engine/scheduler.js';
 import type { Logger } from '../log.js';
@@ -89,6 +91,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
 
   await scheduler.start();
   drain();
+  const drift = startDrift(rt, targets, effective, (keys) => scheduler.trigger('drift', keys));
   for (const p of pollers) {
     // Not awaited: a CMMS that is slow or down at start must not hold up the daemon; the poller
     // records the failure, alerts when stale and fails closed if configured.
@@ -138,6 +141,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       clearInterval(prune);
       demo?.stop();
       scheduler.stop();
+      drift?.stop();
       intake.stop();
       for (const p of pollers) p.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -152,6 +156,20 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       await rt.store.close();
     },
   };
+}
+
+/** Scheduled drift checks over the targets whose list() can see what they hold; off when engine.drift is false. */
+function startDrift(rt: Runtime, targets: ReadonlyMap<string, Target>, config: Config, reprovision: (orderKeys: string[]) => void): DriftMonitor | undefined {
+  if (!config.engine.drift) return undefined;
+  const listing = new Map([...targets].filter(([, t]) => t.canList !== false));
+  for (const t of targets.values()) if (t.canList === false) rt.log.warn(`target ${t.id} can't list what it holds: drift checks skip it`);
+  const checker = new DriftChecker({
+    store: rt.store, targets: listing, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock,
+    authoritative: new Set(config.targets.filter((t) => t.authoritative).map((t) => t.id)),
+  });
+  const monitor = new DriftMonitor({ checker, store: rt.store, log: rt.log, clock: rt.clock, schedule: config.engine.drift, reprovision });
+  monitor.start();
+  return monitor;
 }
 
 /**

@@ -1,3 +1,4 @@
+import cron, { type ScheduledTask } from 'node-cron';
 import { describeResource, resourceKey, type Grant, type GrantState, type Resource, type TargetRef } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
@@ -140,6 +141,13 @@ export class DriftChecker {
     }
     // Findings that went away are forgotten, so one that comes back is reported again.
     this.reported = this.current;
+    for (const targetId of this.o.targets.keys()) {
+      if (failed.some((f) => f.targetId === targetId)) continue;
+      const mine = unexpected.filter((u) => u.targetId === targetId);
+      this.o.metrics.drift.set({ target: targetId, kind: 'unexpected' }, mine.filter((u) => u.outcome !== 'removed').length);
+      this.o.metrics.drift.set({ target: targetId, kind: 'unremovable' }, mine.filter((u) => u.outcome === 'unremovable').length);
+      this.o.metrics.drift.set({ target: targetId, kind: 'missing' }, missing.filter((g) => g.targetId === targetId).length);
+    }
     return { checkedAt, unexpected, missing, failed };
   }
 
@@ -185,5 +193,53 @@ export class DriftChecker {
       await this.o.audit.append({ actor: 'wogate', action: 'drift.unremovable', subject, details: { ...details, reason } });
     }
     return { targetId, entry, outcome: 'unremovable', ...(error !== undefined ? { error } : {}) };
+  }
+}
+
+export interface DriftMonitorOptions {
+  readonly checker: DriftChecker;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly clock: () => Date;
+  /** node-cron expression. */
+  readonly schedule: string;
+  /** Asks for a reconcile of these orders (the grants found missing were set back to pending). */
+  readonly reprovision: (orderKeys: string[]) => void;
+}
+
+/**
+ * Runs drift checks on a schedule. A grant a target lost is set back to pending so the next pass
+ * provisions it again: the work order still says the technician should have it.
+ */
+export class DriftMonitor {
+  private task: ScheduledTask | undefined;
+  constructor(private readonly o: DriftMonitorOptions) {}
+
+  start(): void {
+    this.task = cron.schedule(this.o.schedule, () => this.run(), { noOverlap: true, name: 'drift' });
+  }
+
+  stop(): void {
+    void this.task?.stop();
+    this.task = undefined;
+  }
+
+  async run(): Promise<DriftReport | undefined> {
+    try {
+      const report = await this.o.checker.check();
+      const orders = new Set<string>();
+      for (const g of report.missing) {
+        // Re-read: the grant may have been revoked while the check ran.
+        const now = await this.o.store.getGrant(g.id);
+        if (now?.state !== 'active') continue;
+        await this.o.store.saveGrant({ ...now, state: 'pending', lastError: `drift: target ${g.targetId} no longer holds it`, updatedAt: this.o.clock() });
+        orders.add(g.orderKey);
+      }
+      if (orders.size > 0) this.o.reprovision([...orders]);
+      return report;
+    } catch (e) {
+      this.o.log.error('drift check failed', { error: e instanceof Error ? e.message : String(e) });
+      return undefined;
+    }
   }
 }

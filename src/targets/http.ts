@@ -107,6 +107,7 @@ export class HttpTarget implements Target {
   readonly id: string;
   readonly nativeExpiry: boolean;
   readonly resourceKinds: readonly ResourceKind[];
+  readonly canList: boolean;
   private readonly base: string;
   private readonly timeoutMs: number;
   private readonly staticHeaders: Readonly<Record<string, string>>;
@@ -124,6 +125,7 @@ export class HttpTarget implements Target {
     this.id = o.id;
     this.nativeExpiry = o.nativeExpiry ?? false;
     this.resourceKinds = o.resourceKinds ?? ['network'];
+    this.canList = o.list !== undefined;
     const where = `target ${o.id}`;
     this.base = checkHttpUrl(o.baseUrl, `${where}: baseUrl`).href.replace(/\/+$/, '');
     this.timeoutMs = o.timeoutMs ?? 10_000;

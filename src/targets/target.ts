@@ -47,6 +47,8 @@ export interface Target {
   update(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef>;
   revoke(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<void>;
   list(ctx: CallContext): Promise<TargetEntry[]>;
+  /** False when list() can't see what the target holds (it returns []): drift checks skip it rather than call every grant missing. */
+  readonly canList?: boolean;
   close(): Promise<void>;
 }
 

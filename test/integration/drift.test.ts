@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AuditLog } from '../../src/audit/audit.js';
-import { DriftChecker, type EntryRevoker } from '../../src/engine/drift.js';
+import { DriftChecker, DriftMonitor, type EntryRevoker } from '../../src/engine/drift.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { silentLogger } from '../../src/log.js';
 import { createMetrics, type Metrics } from '../../src/metrics.js';
@@ -38,12 +38,13 @@ describe('drift checker against MemoryTarget and a real SQLite store', () => {
   let store: SqliteStore;
   let audit: AuditLog;
   let metrics: Metrics;
+  let rec: Reconciler;
   const clock = { now: new Date('2026-11-22T10:00:00Z') };
   const now = () => clock.now;
 
   async function setUp(fw: MemoryTarget, authoritative: string[] = []): Promise<DriftChecker> {
     const targets = new Map([['fw', fw]]);
-    const rec = new Reconciler({
+    rec = new Reconciler({
       store, targets, audit, log: silentLogger, metrics, clock: now, random: () => 0.5, world: () => ({ policySet: policySet(), register }),
       retry: { baseMs: 1000, maxMs: 60_000, alertAfter: 3 }, lookbackMs: 86_400_000,
     });
@@ -148,6 +149,25 @@ describe('drift checker against MemoryTarget and a real SQLite store', () => {
     expect(rec?.subject).to.equal(gone!.id);
     expect(rec?.details).to.deep.include({ target: 'fw', key: gone!.key });
     expect(await alerts('drift_missing')).to.equal(1);
+  });
+
+  it('on schedule, sets a lost grant back to pending and has it provisioned again; the gauge shows the finding', async () => {
+    const fw = new MemoryTarget('fw');
+    const checker = await setUp(fw);
+    const [gone] = await store.listGrants({ states: ['active'] });
+    fw.open.delete(gone!.key);
+    const asked: string[][] = [];
+    const monitor = new DriftMonitor({ checker, store, log: silentLogger, clock: now, schedule: '*/10 * * * *', reprovision: (keys) => asked.push(keys) });
+    const report = await monitor.run();
+    expect(report?.missing).to.have.length(1);
+    expect(asked).to.deep.equal([[gone!.orderKey]]);
+    expect((await store.getGrant(gone!.id))?.state).to.equal('pending');
+    expect((await metrics.drift.get()).values.find((v) => v.labels['kind'] === 'missing')?.value).to.equal(1);
+    await rec.reconcile(asked[0]);
+    expect(fw.open.has(gone!.key), 'provisioned again').to.equal(true);
+    expect((await store.getGrant(gone!.id))?.state).to.equal('active');
+    await monitor.run();
+    expect((await metrics.drift.get()).values.find((v) => v.labels['kind'] === 'missing')?.value).to.equal(0);
   });
 
   it('does not call a grant missing when its window has ended and only the expiry revoke is pending', async () => {
