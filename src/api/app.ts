@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Source } from '../sources/source.js';
 import type { ApiToken, GrantFilter, Store } from '../store/store.js';
+import { publishesCertificates, type Target } from '../targets/target.js';
 import { OPENAPI } from './openapi.js';
 import { checkToken, hasScope, type Scope } from './tokens.js';
 
@@ -22,6 +23,8 @@ export interface AppDeps {
   readonly onHookStored: () => void;
   /** Null when ready, else why not. */
   readonly notReady: () => Promise<string | null>;
+  /** Targets, for the public CA certificate and CRL of those that issue certificates. */
+  readonly targets?: ReadonlyMap<string, Target>;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -64,6 +67,24 @@ export function createApp(d: AppDeps): express.Express {
   });
   app.get('/metrics', async (_req, res) => {
     res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+  });
+
+  // Public by design, like any CA's CRL distribution point: relying parties fetch them unauthenticated.
+  const publisher = (id: unknown) => {
+    const t = d.targets?.get(String(id));
+    if (!t || !publishesCertificates(t)) throw new WogateError('NOT_FOUND', `no certificate target "${String(id)}"`);
+    return t;
+  };
+  app.get('/pki/:targetId/crl', async (req, res) => {
+    const crl = await publisher(req.params.targetId).crl();
+    res.set('cache-control', 'public, max-age=60').type('application/pkix-crl').send(crl.der);
+  });
+  app.get('/pki/:targetId/crl.pem', async (req, res) => {
+    const crl = await publisher(req.params.targetId).crl();
+    res.set('cache-control', 'public, max-age=60').type('application/x-pem-file').send(crl.pem);
+  });
+  app.get('/pki/:targetId/ca.pem', async (req, res) => {
+    res.set('cache-control', 'public, max-age=3600').type('application/x-pem-file').send(await publisher(req.params.targetId).caCertificatePem());
   });
 
   // Hooks: each source has its own size limit, so the raw body is read per source.

@@ -65,5 +65,8 @@ export const OPENAPI = {
     '/readyz': { get: { summary: 'Readiness: a reconcile pass finished recently', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },
     '/openapi.json': { get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
+    '/pki/{targetId}/crl': { get: { summary: 'Certificate revocation list of a certificate target (DER); public, no token', parameters: [{ name: 'targetId', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'application/pkix-crl' }, '404': error } } },
+    '/pki/{targetId}/crl.pem': { get: { summary: 'The same CRL, PEM', parameters: [{ name: 'targetId', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'application/x-pem-file' }, '404': error } } },
+    '/pki/{targetId}/ca.pem': { get: { summary: 'CA certificate of a certificate target; public, no token', parameters: [{ name: 'targetId', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'application/x-pem-file' }, '404': error } } },
   },
 } as const;

@@ -71,6 +71,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     clock: rt.clock,
     world: () => rt.world(),
     onHookStored: drain,
+    targets,
     notReady: async () => {
       const last = scheduler.lastPassAt();
       if (!last) return 'no reconcile pass has completed yet';

@@ -63,3 +63,18 @@ export class TargetError extends WogateError {
     super('TARGET_CALL_FAILED', `target ${targetId}: ${message}`, details);
   }
 }
+
+/**
+ * A target that issues certificates publishes its CA certificate and CRL, so VPN concentrators and
+ * HMIs that check vendor certificates can fetch the revocation list (public data, served without
+ * authentication).
+ */
+export interface CertificatePublisher {
+  caCertificatePem(): Promise<string>;
+  crl(): Promise<{ readonly der: Buffer; readonly pem: string }>;
+}
+
+export function publishesCertificates(t: Target): t is Target & CertificatePublisher {
+  const p = t as Partial<CertificatePublisher>;
+  return typeof p.caCertificatePem === 'function' && typeof p.crl === 'function';
+}
