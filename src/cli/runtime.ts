@@ -20,6 +20,11 @@ import type { Source } from '../sources/source.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { HttpTarget } from '../targets/http.js';
+import { BeyondTrustTarget, beyondtrustTargetOptions } from '../targets/beyondtrust.js';
+import { CyberArkTarget, cyberarkTargetOptions } from '../targets/cyberark.js';
+import { FortiGateTarget, fortigateTargetOptions } from '../targets/fortigate.js';
+import { LenelTarget, lenelTargetOptions } from '../targets/lenel.js';
+import { PanosTarget, panosTargetOptions } from '../targets/panos.js';
 import { NftablesTarget } from '../targets/nftables.js';
 import type { Target } from '../targets/target.js';
 
@@ -143,8 +148,18 @@ export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.Process
 }
 
 /** The vendor adapters by kind; each takes its config block with secrets resolved. */
-function buildAdapterTarget(t: AdapterTargetConfig, _block: Record<string, unknown>): Target {
+function buildAdapterTarget(t: AdapterTargetConfig, block: Record<string, unknown>): Target {
   switch (t.kind) {
+    case 'fortigate':
+      return new FortiGateTarget(fortigateTargetOptions(t.id, block));
+    case 'panos':
+      return new PanosTarget(panosTargetOptions(t.id, block));
+    case 'cyberark':
+      return new CyberArkTarget(cyberarkTargetOptions(t.id, block));
+    case 'beyondtrust':
+      return new BeyondTrustTarget(beyondtrustTargetOptions(t.id, block));
+    case 'lenel':
+      return new LenelTarget(lenelTargetOptions(t.id, block));
     default:
       throw new WogateError('CONFIG_INVALID', `target kind "${t.kind}" (${t.id}) is not available in this build`);
   }

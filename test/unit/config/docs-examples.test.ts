@@ -22,6 +22,22 @@ describe('docs/sources examples', () => {
   }
 });
 
+// And the target blocks security teams copy from docs/targets/.
+describe('docs/targets examples', () => {
+  const dir = path.join(REPO, 'docs/targets');
+  for (const doc of fs.readdirSync(dir).filter((f) => f.endsWith('.md'))) {
+    const text = fs.readFileSync(path.join(dir, doc), 'utf8');
+    const blocks = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string).filter((b) => b.startsWith('targets:'));
+    it(`${doc}: its targets block is valid against config.schema.json`, () => {
+      expect(blocks, `${doc} shows a targets: block`).to.have.length.greaterThan(0);
+      for (const b of blocks) {
+        const { targets } = YAML.parse(b) as { targets: unknown[] };
+        validateWith('config.schema.json', { store: { kind: 'sqlite' }, policies: { dir: 'p' }, register: { assets: 'a', vendors: 'v' }, targets }, doc, 'CONFIG_INVALID');
+      }
+    });
+  }
+});
+
 describe('config/wogate.example.yaml', () => {
   it('its commented CMMS source examples are valid when uncommented', () => {
     const text = fs.readFileSync(path.join(REPO, 'config/wogate.example.yaml'), 'utf8');
