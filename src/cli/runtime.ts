@@ -21,6 +21,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { HttpTarget } from '../targets/http.js';
 import { BeyondTrustTarget, beyondtrustTargetOptions } from '../targets/beyondtrust.js';
+import { CertificateTarget, certificateTargetOptions } from '../targets/certificate.js';
 import { CyberArkTarget, cyberarkTargetOptions } from '../targets/cyberark.js';
 import { FortiGateTarget, fortigateTargetOptions } from '../targets/fortigate.js';
 import { LenelTarget, lenelTargetOptions } from '../targets/lenel.js';
@@ -160,6 +161,11 @@ function buildAdapterTarget(t: AdapterTargetConfig, block: Record<string, unknow
       return new BeyondTrustTarget(beyondtrustTargetOptions(t.id, block));
     case 'lenel':
       return new LenelTarget(lenelTargetOptions(t.id, block));
+    case 'certificate':
+      // No onIssued yet: the vendor portal that hands credentials over is a later capability, so
+      // the private key is discarded after issuance and the certificate serves revocation tests
+      // and relying-party CRL checks only.
+      return new CertificateTarget(certificateTargetOptions(t.id, block));
     default:
       throw new WogateError('CONFIG_INVALID', `target kind "${t.kind}" (${t.id}) is not available in this build`);
   }

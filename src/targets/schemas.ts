@@ -1,6 +1,7 @@
 // Each target adapter's own schema for its config block, by kind: merged into
 // config/schemas/config.schema.json by scripts/merge-target-schemas.ts, checked equal by a test.
 import { BEYONDTRUST_TARGET_SCHEMA } from './beyondtrust-config.js';
+import { CERTIFICATE_TARGET_SCHEMA } from './certificate-config.js';
 import { CYBERARK_TARGET_SCHEMA } from './cyberark-config.js';
 import { FORTIGATE_TARGET_SCHEMA } from './fortigate-config.js';
 import { LENEL_TARGET_SCHEMA } from './lenel-config.js';
@@ -12,4 +13,5 @@ export const TARGET_BLOCK_SCHEMAS = {
   cyberark: CYBERARK_TARGET_SCHEMA,
   beyondtrust: BEYONDTRUST_TARGET_SCHEMA,
   lenel: LENEL_TARGET_SCHEMA,
+  certificate: CERTIFICATE_TARGET_SCHEMA,
 } as const;

@@ -1,4 +1,4 @@
-import { RESOURCE_KINDS, type TargetRef } from '../../src/domain/index.js';
+import { RESOURCE_KINDS, resourceKey, type TargetRef } from '../../src/domain/index.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from '../../src/targets/target.js';
 
 /** A readable fake: remembers what is open, can be told to fail the next calls, or to hang. */
@@ -28,23 +28,35 @@ export class MemoryTarget implements Target {
 
   async provision(g: TargetGrant, ctx: CallContext): Promise<TargetRef> {
     await this.gate('provision', g, ctx);
-    this.open.set(g.key, g);
+    this.hold(g);
     return { key: g.key };
   }
 
   async update(g: TargetGrant, _ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef> {
     await this.gate('update', g, ctx);
-    this.open.set(g.key, g);
+    this.hold(g);
     return { key: g.key };
   }
 
   async revoke(g: TargetGrant, _ref: TargetRef | undefined, ctx: CallContext): Promise<void> {
     await this.gate('revoke', g, ctx);
     this.open.delete(g.key);
+    this.release(g);
   }
 
   async list(): Promise<TargetEntry[]> {
-    return [...this.open.values()].map((g) => ({ key: g.key, ref: { key: g.key }, expiresAt: g.validUntil }));
+    return [...this.open.values()].map((g) => ({ resource: g.resource, key: g.key, ref: { key: g.key }, expiresAt: g.validUntil }));
+  }
+
+  /** One entry per resource, as a real system holds it: the latest grant given for it owns it. */
+  private hold(g: TargetGrant): void {
+    this.release(g);
+    this.open.set(g.key, g);
+  }
+
+  private release(g: TargetGrant): void {
+    const r = resourceKey(g.resource);
+    for (const [k, x] of this.open) if (resourceKey(x.resource) === r) this.open.delete(k);
   }
 
   async close(): Promise<void> {}

@@ -418,7 +418,7 @@ describe('CyberArkTarget against the PVWA simulator', function () {
     it('the documented targets: example validates against the schema and builds', () => {
       const md = fs.readFileSync(new URL('../../docs/targets/cyberark.md', import.meta.url), 'utf8');
       const yamlText = /```yaml\n([\s\S]*?)```/.exec(md)?.[1];
-      const [entry] = parseYaml(yamlText!) as { id: string; kind: string; cyberark: Record<string, unknown> }[];
+      const [entry] = (parseYaml(yamlText!) as { targets: { id: string; kind: string; cyberark: Record<string, unknown> }[] }).targets;
       expect(entry?.kind).to.equal('cyberark');
       // The options config/schema.ts compiles the whole config with.
       const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
