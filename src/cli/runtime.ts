@@ -24,6 +24,7 @@ import { BeyondTrustTarget, beyondtrustTargetOptions } from '../targets/beyondtr
 import { CertificateTarget, certificateTargetOptions } from '../targets/certificate.js';
 import { CyberArkTarget, cyberarkTargetOptions } from '../targets/cyberark.js';
 import { FortiGateTarget, fortigateTargetOptions } from '../targets/fortigate.js';
+import { LdapTarget, ldapTargetOptions } from '../targets/ldap.js';
 import { LenelTarget, lenelTargetOptions } from '../targets/lenel.js';
 import { PanosTarget, panosTargetOptions } from '../targets/panos.js';
 import { NftablesTarget } from '../targets/nftables.js';
@@ -161,6 +162,8 @@ function buildAdapterTarget(t: AdapterTargetConfig, block: Record<string, unknow
       return new BeyondTrustTarget(beyondtrustTargetOptions(t.id, block));
     case 'lenel':
       return new LenelTarget(lenelTargetOptions(t.id, block));
+    case 'ldap':
+      return new LdapTarget(ldapTargetOptions(t.id, block));
     case 'certificate':
       // No onIssued yet: the vendor portal that hands credentials over is a later capability, so
       // the private key is discarded after issuance and the certificate serves revocation tests

@@ -2,6 +2,7 @@ import type { TargetRef } from '../domain/index.js';
 import { RestClient, Session, seg, type RestRequest, type RestResponse } from './rest.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
 import type { BeyondTrustTargetOptions } from './beyondtrust-config.js';
+import { show } from './text.js';
 
 export { BEYONDTRUST_TARGET_SCHEMA, beyondtrustTargetOptions, type BeyondTrustTargetOptions } from './beyondtrust-config.js';
 
@@ -45,11 +46,6 @@ interface Member {
 
 /** The group policy a cached id pointed at is gone (deleted, or recreated under a new id). */
 class PolicyGone extends TargetError {}
-
-function show(value: unknown): string {
-  const s = JSON.stringify(value) ?? String(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -4,6 +4,7 @@ import { LocalCa, type LocalCaOptions } from './local-ca.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
 import { VaultPki, type VaultPkiOptions } from './vault-pki.js';
 import { canonicalSerial, type CrlReason } from './x509.js';
+import { show } from './text.js';
 
 export { CERTIFICATE_TARGET_SCHEMA, certificateTargetOptions } from './certificate-config.js';
 
@@ -95,11 +96,6 @@ type Reason = 'invalid_input' | 'handover_failed';
 
 function fail(id: string, reason: Reason, message: string, retryable = false): TargetError {
   return new TargetError(id, message, retryable, { reason });
-}
-
-function show(value: unknown): string {
-  const s = JSON.stringify(value) ?? String(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 /** A name that can go into a subject as one UTF8String attribute and back out unchanged. */

@@ -1,4 +1,5 @@
 import { parseDuration, WogateError } from '../domain/index.js';
+import { show } from './text.js';
 
 /** The methods PVWA logs on with at `/API/auth/{method}/Logon`. */
 export const CYBERARK_AUTH_METHODS = ['CyberArk', 'LDAP', 'RADIUS', 'Windows'] as const;
@@ -117,11 +118,6 @@ export const CYBERARK_TARGET_SCHEMA = {
 
 function bad(where: string, field: string, problem: string): never {
   throw new WogateError('CONFIG_INVALID', `${where}.${field} ${problem}`);
-}
-
-function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 function strings(where: string, field: string, v: unknown, re: RegExp, what: string): string[] {

@@ -6,6 +6,7 @@ import {
 } from './cyberark-config.js';
 import { RestClient, seg, Session, type RestRequest, type RestResponse } from './rest.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
+import { show } from './text.js';
 
 export { CYBERARK_TARGET_SCHEMA, cyberarkTargetOptions, type CyberArkTargetOptions } from './cyberark-config.js';
 
@@ -37,11 +38,6 @@ interface Member {
 interface CyberArkError {
   readonly code?: string;
   readonly message?: string;
-}
-
-function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 /** CyberArk's `{ErrorCode, ErrorMessage}` (some answers nest more under `Details`). */

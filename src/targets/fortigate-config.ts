@@ -1,10 +1,9 @@
 import { parseDuration, WogateError } from '../domain/index.js';
 import type { FortiGateScope, FortiGateTargetOptions } from './fortigate.js';
+import { FLOW_PROPERTIES, IPV4_PATTERN } from './text.js';
 
 /** FortiOS object names are at most 79 characters; this subset needs no escaping anywhere (URL path, CLI, logs). */
 export const FORTIOS_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9 ._@+:()-]{0,78}$';
-const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])';
-const IPV4_PATTERN = `^${OCTET}(\\.${OCTET}){3}$`;
 
 /**
  * JSON Schema (draft-07) of a target's `fortigate:` block, for config.schema.json. References
@@ -40,9 +39,7 @@ export const FORTIGATE_TARGET_SCHEMA = {
         additionalProperties: false,
         required: ['address', 'port', 'protocol', 'group'],
         properties: {
-          address: { type: 'string', pattern: IPV4_PATTERN, description: 'the asset\'s IPv4 address, as in the asset register' },
-          port: { type: 'integer', minimum: 1, maximum: 65535, description: 'destination port the policy\'s service allows' },
-          protocol: { enum: ['tcp', 'udp'], description: 'transport protocol of that service' },
+          ...FLOW_PROPERTIES,
           group: { type: 'string', pattern: FORTIOS_NAME_PATTERN, description: 'firewall address group (srcaddr of the policy) wogate adds technician addresses to' },
         },
       },

@@ -2,6 +2,7 @@ import { WogateError, type NetworkResource, type TargetRef } from '../domain/ind
 import { checkScopes, FORTIOS_NAME_PATTERN } from './fortigate-config.js';
 import { RestClient, seg, type RestResponse } from './rest.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
+import { show } from './text.js';
 
 export { FORTIGATE_TARGET_SCHEMA, fortigateTargetOptions } from './fortigate-config.js';
 
@@ -108,11 +109,6 @@ interface Flow {
   readonly resource: NetworkResource;
   readonly address: string;
   readonly scope: FortiGateScope | undefined;
-}
-
-function show(value: unknown): string {
-  const s = JSON.stringify(value) ?? String(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 function flowText(r: { address: unknown; port: unknown; protocol: unknown }): string {

@@ -1,4 +1,5 @@
 import { parseDuration, WogateError } from '../domain/index.js';
+import { show } from './text.js';
 
 /**
  * An access level as `accessLevels` and grants name it: its OnGuard NAME (at most 64 characters,
@@ -80,11 +81,6 @@ export const LENEL_TARGET_SCHEMA = {
 
 function bad(where: string, field: string, problem: string): never {
   throw new WogateError('CONFIG_INVALID', `${where}.${field} ${problem}`);
-}
-
-function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 /** True when `tz` is an IANA zone name this Node knows (Intl refuses the others). */

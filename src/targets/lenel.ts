@@ -6,6 +6,7 @@ import { TargetError, type CallContext, type Target, type TargetEntry, type Targ
 
 export { LENEL_TARGET_SCHEMA, lenelTargetOptions, type LenelTargetOptions } from './lenel-config.js';
 import { activateAt, deactivateAt, onGuardTime, parseOnGuardTime } from './lenel-time.js';
+import { show } from './text.js';
 export { activateAt, deactivateAt, instantsOf, onGuardTime, parseOnGuardTime, wallClock } from './lenel-time.js';
 
 /* OpenAccess. */
@@ -41,11 +42,6 @@ function intProp(p: Props, name: string): number | undefined {
   if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   if (typeof v === 'string' && /^-?\d{1,15}$/.test(v.trim())) return Number(v);
   return undefined;
-}
-
-function show(value: unknown): string {
-  const s = JSON.stringify(value) ?? String(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 function errorOf(res: RestResponse): { code: string; message: string } | undefined {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { isIPv6 } from 'node:net';
 import type { Resource, TargetRef } from '../domain/index.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
+import { show } from './text.js';
 
 /**
  * nftables target: one set of `vendor . asset . protocol . port` elements, each carrying its own
@@ -65,11 +66,6 @@ type Reason = 'invalid_input' | 'ipv6_unsupported' | 'window_too_long' | 'config
 
 function fail(id: string, reason: Reason, message: string, retryable = false, details: Record<string, unknown> = {}): TargetError {
   return new TargetError(id, message, retryable, { reason, ...details });
-}
-
-function show(value: unknown): string {
-  const s = JSON.stringify(value) ?? String(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 function ipv4(id: string, what: string, value: unknown): string {

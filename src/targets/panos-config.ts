@@ -1,8 +1,8 @@
 import { parseDuration, WogateError } from '../domain/index.js';
 import type { PanosScope, PanosTargetOptions } from './panos.js';
+import { FLOW_PROPERTIES, IPV4_PATTERN } from './text.js';
 
 /** Dotted quad, no leading zeros (the adapter checks the same way). */
-const IPV4_PATTERN = '^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$';
 /** Letters, digits, `_`, `.`, `-`: nothing that can close an XML attribute or a DAG filter's quotes. */
 export const PANOS_TAG_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,126}$';
 const PREFIX_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$';
@@ -41,9 +41,7 @@ export const PANOS_TARGET_SCHEMA = {
         additionalProperties: false,
         required: ['address', 'port', 'protocol', 'tag'],
         properties: {
-          address: { type: 'string', pattern: IPV4_PATTERN, description: 'asset address, as in the register' },
-          port: { type: 'integer', minimum: 1, maximum: 65535, description: 'asset port' },
-          protocol: { enum: ['tcp', 'udp'], description: 'asset protocol' },
+          ...FLOW_PROPERTIES,
           tag: { type: 'string', pattern: PANOS_TAG_PATTERN, description: 'tag whose dynamic address group the security rule for this flow uses as source' },
         },
       },

@@ -4,6 +4,7 @@ import { WogateError, type Resource, type TargetRef } from '../domain/index.js';
 import { PANOS_MAX_TAG_TIMEOUT_S, PANOS_TAG_PATTERN } from './panos-config.js';
 import { RestClient, type RestResponse } from './rest.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
+import { show } from './text.js';
 
 export { PANOS_TARGET_SCHEMA, panosTargetOptions } from './panos-config.js';
 
@@ -80,11 +81,6 @@ const PARSER = new XMLParser({
 
 function fail(id: string, reason: Reason, message: string, retryable = false, details: Record<string, unknown> = {}): TargetError {
   return new TargetError(id, message, retryable, { reason, ...details });
-}
-
-function show(value: unknown): string {
-  const s = JSON.stringify(value) ?? String(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 function xmlEscape(s: string): string {

@@ -4,10 +4,12 @@ import { BEYONDTRUST_TARGET_SCHEMA } from './beyondtrust-config.js';
 import { CERTIFICATE_TARGET_SCHEMA } from './certificate-config.js';
 import { CYBERARK_TARGET_SCHEMA } from './cyberark-config.js';
 import { FORTIGATE_TARGET_SCHEMA } from './fortigate-config.js';
+import { LDAP_TARGET_SCHEMA } from './ldap-config.js';
 import { LENEL_TARGET_SCHEMA } from './lenel-config.js';
 import { PANOS_TARGET_SCHEMA } from './panos-config.js';
 
 export const TARGET_BLOCK_SCHEMAS = {
+  ldap: LDAP_TARGET_SCHEMA,
   fortigate: FORTIGATE_TARGET_SCHEMA,
   panos: PANOS_TARGET_SCHEMA,
   cyberark: CYBERARK_TARGET_SCHEMA,
