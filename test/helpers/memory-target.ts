@@ -7,6 +7,8 @@ export class MemoryTarget implements Target {
   readonly nativeExpiry = false;
   readonly resourceKinds = RESOURCE_KINDS;
   readonly open = new Map<string, TargetGrant>();
+  /** Which grant key holds each resource's entry (an index, so a fake with 10,000 entries stays fast). */
+  private readonly byResource = new Map<string, string>();
   readonly calls: { op: string; key: string; at: Date }[] = [];
   failNext = 0;
   failRetryable = true;
@@ -52,11 +54,14 @@ export class MemoryTarget implements Target {
   private hold(g: TargetGrant): void {
     this.release(g);
     this.open.set(g.key, g);
+    this.byResource.set(resourceKey(g.resource), g.key);
   }
 
   private release(g: TargetGrant): void {
     const r = resourceKey(g.resource);
-    for (const [k, x] of this.open) if (resourceKey(x.resource) === r) this.open.delete(k);
+    const owner = this.byResource.get(r);
+    if (owner !== undefined) this.open.delete(owner);
+    this.byResource.delete(r);
   }
 
   async close(): Promise<void> {}
