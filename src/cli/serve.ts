@@ -28,6 +28,8 @@ export interface Daemon {
   readonly intake: ReturnType<typeof buildEngine>['intake'];
   readonly targets: ReadonlyMap<string, Target>;
   readonly pollers: readonly SourcePoller[];
+  /** Scheduled drift checks; absent when engine.drift is false. */
+  readonly drift?: DriftMonitor;
   readonly demo?: Demo;
   reload(): void;
   stop(): Promise<void>;
@@ -122,6 +124,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     intake,
     targets,
     pollers,
+    ...(drift ? { drift } : {}),
     ...(demo ? { demo } : {}),
     reload() {
       try {

@@ -88,7 +88,7 @@ rules:
         c.targets = [
           c.targets[0],
           { id: 'plant-fw', kind: 'fortigate', fortigate: { baseUrl: fgt.url, token: 'env:E2E_FGT_TOKEN', scopes: [{ address: '10.20.0.10', port: 502, protocol: 'tcp', group: GROUP }] } },
-          { id: 'doors', kind: 'lenel', lenel: { baseUrl: onguard.url, applicationId: 'env:E2E_ONGUARD_APP', username: 'wogate-svc', password: 'env:E2E_ONGUARD_PASSWORD', accessLevels: [LEVEL], timeZone: 'Europe/Berlin', badgeBy: 'key', resolution: 'second' } },
+          { id: 'doors', kind: 'lenel', authoritative: true, lenel: { baseUrl: onguard.url, applicationId: 'env:E2E_ONGUARD_APP', username: 'wogate-svc', password: 'env:E2E_ONGUARD_PASSWORD', accessLevels: [LEVEL], timeZone: 'Europe/Berlin', badgeBy: 'key', resolution: 'second' } },
           { id: 'vault', kind: 'cyberark', cyberark: { baseUrl: pvwa.url, authMethod: 'CyberArk', username: 'svc-wogate', password: 'env:E2E_PVWA_PASSWORD', safes: [SAFE] } },
           {
             id: 'vendor-certs', kind: 'certificate',
@@ -108,7 +108,7 @@ rules:
   const active = async () => t.daemon.runtime.store.listGrants({ states: ['active'] });
   const byTarget = (gs: Grant[], id: string) => gs.filter((g) => g.targetId === id);
 
-  it('provisions all four on approval, each with the order\'s window, and revokes all four when it closes', async () => {
+  it('provisions all four on approval with the order\'s window, finds hand-made access by drift (removed where authoritative), and revokes all four when it closes', async () => {
     const opened = new Date();
     expect((await t.hook(demoOrder('WO-4711', 'APPR', opened, opened))).status).to.equal(202);
     await until(async () => (await active()).length === 4, 'four grants active', 20_000);
@@ -126,6 +126,20 @@ rules:
     expect(Date.parse(onguard.render(assignment!.DEACTIVATE) as string)).to.equal(Math.floor(end / 1000) * 1000);
     // PAM: safe membership expiring at the window's end, in epoch seconds.
     expect(pvwa.member(SAFE, 'acme.jdoe')?.membershipExpirationDate).to.equal(Math.floor(end / 1000));
+    // Drift: someone puts the chlorine room on another badge by hand, and adds a vault member.
+    const stranger = onguard.addBadge({ id: 55501, status: 1, badgeKey: 55501 });
+    onguard.assign(stranger, levelId, '2026-01-01T00:00:00', null);
+    pvwa.addMemberByHand(SAFE, { memberName: 'someone.else' });
+    const report = await t.daemon.drift!.run();
+    expect(report?.failed, 'every target listed').to.deep.equal([]);
+    expect(report?.unexpected.map((u) => [u.targetId, u.outcome]).sort()).to.deep.equal([['doors', 'removed'], ['vault', 'kept']]);
+    expect(report?.missing).to.deep.equal([]);
+    expect(onguard.assignment(stranger, levelId), 'the authoritative badge system lost the hand-made assignment').to.equal(undefined);
+    expect(onguard.assignment(BADGE, levelId), 'the granted one stays').to.not.equal(undefined);
+    expect(pvwa.member(SAFE, 'someone.else'), 'reported only: the vault target is not authoritative').to.not.equal(undefined);
+    const drift = (await t.daemon.runtime.store.readAudit(0, 10_000)).filter((r) => r.action.startsWith('drift.')).map((r) => r.action).sort();
+    expect(drift).to.deep.equal(['drift.removed', 'drift.unexpected', 'drift.unexpected']);
+
     // Certificate: issued by the CA wogate publishes, client auth only, notAfter = the window's end.
     const [cert] = byTarget(grants, 'vendor-certs');
     const serial = String(cert?.targetRef?.['serial']);
