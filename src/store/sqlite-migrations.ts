@@ -123,7 +123,7 @@ ALTER TABLE grants ADD COLUMN resource_key TEXT NOT NULL DEFAULT '';
 -- Every grant before this version was a network flow.
 UPDATE grants SET resource_key = 'net:' || json_extract(data, '$.resource.sourceAddress') || '>' || json_extract(data, '$.resource.address')
   || ':' || json_extract(data, '$.resource.port') || '/' || json_extract(data, '$.resource.protocol');
-CREATE INDEX grants_resource ON grants (target_id, resource_key) WHERE state <> 'revoked';
+CREATE INDEX grants_resource ON grants (target_id, resource_key);
 `,
   },
 ];
