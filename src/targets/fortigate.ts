@@ -1,6 +1,7 @@
 import { WogateError, type NetworkResource, type TargetRef } from '../domain/index.js';
 import { checkScopes, FORTIOS_NAME_PATTERN } from './fortigate-config.js';
-import { RestClient, seg, type RestResponse } from './rest.js';
+import { FortiOsApi, KeyedMutex } from './fortigate-api.js';
+import { RestClient, seg } from './rest.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
 import { show } from './text.js';
 
@@ -49,7 +50,6 @@ export interface FortiGateTargetOptions {
   readonly scopes: readonly FortiGateScope[];
 }
 
-const API = '/api/v2';
 const ADDRESS_PREFIX = 'wogate-';
 /** Starts the comment of every address object wogate makes; an object without it is never changed. */
 export const FORTIGATE_MARKER = 'wogate-managed';
@@ -59,51 +59,9 @@ const IPV4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
 const NAME = new RegExp(FORTIOS_NAME_PATTERN);
 const VDOM = /^[A-Za-z0-9_.-]{1,31}$/;
 
-/**
- * FortiOS `error` codes that describe the request, not the moment: retrying the same call cannot
- * help. Meanings after FortiOS's CLI error table as quoted by public clients.
- */
-const FORTIOS_ERRORS: Readonly<Record<number, string>> = {
-  [-1]: 'invalid length of value',
-  [-2]: 'index or VDOM out of range',
-  [-3]: 'entry not found',
-  [-4]: 'maximum number of entries reached',
-  [-5]: 'a duplicate entry already exists',
-  [-7]: 'value conflicts with system settings',
-  [-8]: 'invalid IP address',
-  [-9]: 'invalid IP netmask',
-  [-14]: 'permission denied, insufficient privileges',
-  [-15]: 'invalid value',
-  [-20]: 'blank entry',
-  [-23]: 'entry is used',
-  [-651]: 'input value is invalid',
-  [-703]: 'unknown keyword',
-};
-
 type Reason =
   | 'invalid_input' | 'unmapped_flow' | 'config' | 'token_refused' | 'forbidden' | 'not_found' | 'fortios_error'
   | 'group_missing' | 'group_full' | 'not_wogate_object' | 'address_in_use' | 'not_confirmed' | 'not_managed';
-
-interface Envelope {
-  readonly status?: unknown;
-  readonly http_status?: unknown;
-  readonly results?: unknown;
-  readonly error?: unknown;
-  readonly cli_error?: unknown;
-}
-
-interface Call {
-  readonly op: string;
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  readonly path: string;
-  readonly query?: Record<string, string>;
-  readonly json?: unknown;
-}
-
-interface Answer {
-  readonly res: RestResponse;
-  readonly env: Envelope;
-}
 
 interface Flow {
   readonly resource: NetworkResource;
@@ -122,25 +80,6 @@ function hostOf(subnet: unknown): string | undefined {
   return m?.[1] !== undefined && IPV4.test(m[1]) ? m[1] : undefined;
 }
 
-/** Runs callbacks one at a time per key, in arrival order. */
-class KeyedMutex {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const tail = prev.then(() => new Promise<void>((r) => (release = r)));
-    this.tails.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
-
 export class FortiGateTarget implements Target {
   readonly kind = 'fortigate';
   /** Address objects and group memberships have no expiry in FortiOS. */
@@ -156,6 +95,7 @@ export class FortiGateTarget implements Target {
   private readonly byFlow = new Map<string, FortiGateScope>();
   private readonly byGroup = new Map<string, FortiGateScope>();
   private readonly locks = new KeyedMutex();
+  private readonly api: FortiOsApi;
   /** A change not yet saved (a save failed, or is still to come): the next call saves first. */
   private unsaved = false;
 
@@ -195,6 +135,7 @@ export class FortiGateTarget implements Target {
       ...(o.maxResponseBytes !== undefined ? { maxResponseBytes: o.maxResponseBytes } : {}),
       ...(o.caPem !== undefined ? { caPem: o.caPem } : {}),
     });
+    this.api = new FortiOsApi(o.id, this.client, o.token, this.vdom, this.saveConfig);
   }
 
   /** Checks the token, the VDOM, and that every managed group and the placeholder exist: a deployment error otherwise. */
@@ -202,11 +143,11 @@ export class FortiGateTarget implements Target {
     const groups = await this.allGroups('init', ctx);
     const missing = [...this.byGroup.keys()].filter((g) => !groups.has(g));
     if (missing.length > 0) {
-      throw this.fail('group_missing', `address group(s) ${missing.join(', ')} do not exist${this.inVdom()}; create each with member ${this.placeholder} and a policy using it as srcaddr`, false, { groups: missing });
+      throw this.fail('group_missing', `address group(s) ${missing.join(', ')} do not exist${this.api.inVdom()}; create each with member ${this.placeholder} and a policy using it as srcaddr`, false, { groups: missing });
     }
-    const placeholder = await this.find({ op: 'init', method: 'GET', path: `/cmdb/firewall/address/${seg(this.placeholder)}` }, ctx);
+    const placeholder = await this.api.find({ op: 'init', method: 'GET', path: `/cmdb/firewall/address/${seg(this.placeholder)}` }, ctx);
     if (placeholder === undefined) {
-      throw this.fail('config', `placeholder address ${this.placeholder} does not exist${this.inVdom()}; wogate needs it to keep a group from becoming empty`, false);
+      throw this.fail('config', `placeholder address ${this.placeholder} does not exist${this.api.inVdom()}; wogate needs it to keep a group from becoming empty`, false);
     }
     ctx.log.debug('fortigate groups ready', { target: this.id, groups: [...this.byGroup.keys()] });
   }
@@ -321,10 +262,6 @@ export class FortiGateTarget implements Target {
     return new TargetError(this.id, message, retryable, { reason, ...details });
   }
 
-  private inVdom(): string {
-    return this.vdom['vdom'] !== undefined ? ` in VDOM ${this.vdom['vdom']}` : '';
-  }
-
   /** The group a stored ref put `address` into, if it is one of wogate's refs for that address. */
   private priorGroup(ref: TargetRef | undefined, address: string): string | undefined {
     const g = ref?.['group'];
@@ -341,10 +278,10 @@ export class FortiGateTarget implements Target {
   /** Takes `address` out of `groups`, then deletes the object once no managed group holds it. */
   private async removeAddressFrom(address: string, groups: readonly string[], ctx: CallContext, noGroup: () => void): Promise<void> {
     await this.locks.run(`address:${address}`, async () => {
-      const found = await this.find({ op: 'revoke', method: 'GET', path: `/cmdb/firewall/address/${seg(address)}` }, ctx);
+      const found = await this.api.find({ op: 'revoke', method: 'GET', path: `/cmdb/firewall/address/${seg(address)}` }, ctx);
       // No object, so no group can hold it (FortiOS refuses members that don't exist).
       if (found === undefined) return;
-      const object = this.first(found, `address ${address}`);
+      const object = this.api.first(found, `address ${address}`);
       if (groups.length === 0) noGroup();
       for (const g of groups) await this.locks.run(`group:${g}`, () => this.changeGroup(g, address, 'remove', 'revoke', ctx));
       await this.deleteIfUnused(address, object, ctx);
@@ -357,25 +294,25 @@ export class FortiGateTarget implements Target {
   private async ensureAddress(name: string, host: string, ctx: CallContext): Promise<void> {
     const path = `/cmdb/firewall/address/${seg(name)}`;
     const want = { name, type: 'ipmask', subnet: `${host} 255.255.255.255`, comment: COMMENT };
-    let found = await this.find({ op: 'provision', method: 'GET', path }, ctx);
+    let found = await this.api.find({ op: 'provision', method: 'GET', path }, ctx);
     if (found === undefined) {
       try {
-        await this.call({ op: 'provision', method: 'POST', path: '/cmdb/firewall/address', json: want }, ctx);
+        await this.api.call({ op: 'provision', method: 'POST', path: '/cmdb/firewall/address', json: want }, ctx);
         this.unsaved = true;
         return;
       } catch (e) {
         // Made meanwhile by someone else: look at what is there rather than trust it.
         if (!(e instanceof TargetError && e.details?.['fortiosError'] === -5)) throw e;
-        found = await this.call({ op: 'provision', method: 'GET', path }, ctx);
+        found = await this.api.call({ op: 'provision', method: 'GET', path }, ctx);
       }
     }
-    const obj = this.first(found, `address ${name}`);
+    const obj = this.api.first(found, `address ${name}`);
     if (typeof obj['comment'] !== 'string' || !obj['comment'].startsWith(FORTIGATE_MARKER)) {
       throw this.fail('not_wogate_object', `address object ${name} exists but was not made by wogate (its comment lacks "${FORTIGATE_MARKER}"); rename or delete it, wogate will not change it`, false, { address: name });
     }
     if (hostOf(obj['subnet']) !== host || (obj['type'] !== undefined && obj['type'] !== 'ipmask')) {
       ctx.log.warn('fortigate address object was edited outside wogate; restoring it', { target: this.id, address: name, subnet: show(obj['subnet']) });
-      await this.call({ op: 'provision', method: 'PUT', path, json: { type: 'ipmask', subnet: want.subnet, comment: COMMENT } }, ctx);
+      await this.api.call({ op: 'provision', method: 'PUT', path, json: { type: 'ipmask', subnet: want.subnet, comment: COMMENT } }, ctx);
       this.unsaved = true;
     }
   }
@@ -392,7 +329,7 @@ export class FortiGateTarget implements Target {
         ctx.log.warn('fortigate address group is missing; nothing to remove from it', { target: this.id, group });
         return;
       }
-      throw this.fail('group_missing', `address group ${group} does not exist${this.inVdom()}; create it with member ${this.placeholder} and a policy using it as srcaddr`, false, { group });
+      throw this.fail('group_missing', `address group ${group} does not exist${this.api.inVdom()}; create it with member ${this.placeholder} and a policy using it as srcaddr`, false, { group });
     }
     if (before.includes(member) === (how === 'add')) return;
     let after: string[];
@@ -407,7 +344,7 @@ export class FortiGateTarget implements Target {
       // FortiOS refuses an empty group; the placeholder (0.0.0.0/32) lets nobody in.
       if (after.length === 0) after = [this.placeholder];
     }
-    await this.call({ op, method: 'PUT', path, json: { member: after.map((name) => ({ name })) } }, ctx);
+    await this.api.call({ op, method: 'PUT', path, json: { member: after.map((name) => ({ name })) } }, ctx);
     this.unsaved = true;
     const check = await this.groupMembers(group, op, ctx);
     if (check === undefined || check.includes(member) !== (how === 'add')) {
@@ -426,7 +363,7 @@ export class FortiGateTarget implements Target {
       return;
     }
     try {
-      await this.find({ op: 'revoke', method: 'DELETE', path: `/cmdb/firewall/address/${seg(name)}` }, ctx);
+      await this.api.find({ op: 'revoke', method: 'DELETE', path: `/cmdb/firewall/address/${seg(name)}` }, ctx);
       this.unsaved = true;
     } catch (e) {
       if (!(e instanceof TargetError && e.details?.['fortiosError'] === -23)) throw e;
@@ -436,26 +373,26 @@ export class FortiGateTarget implements Target {
   }
 
   private async groupMembers(group: string, op: string, ctx: CallContext): Promise<string[] | undefined> {
-    const a = await this.find({ op, method: 'GET', path: `/cmdb/firewall/addrgrp/${seg(group)}` }, ctx);
-    return a === undefined ? undefined : this.members(a, this.first(a, `group ${group}`), group);
+    const a = await this.api.find({ op, method: 'GET', path: `/cmdb/firewall/addrgrp/${seg(group)}` }, ctx);
+    return a === undefined ? undefined : this.api.members(a, this.api.first(a, `group ${group}`), group);
   }
 
   /** Every address group of the VDOM, name → member names, in one call. */
   private async allGroups(op: string, ctx: CallContext): Promise<Map<string, string[]>> {
-    const a = await this.call({ op, method: 'GET', path: '/cmdb/firewall/addrgrp', query: { format: 'name|member' } }, ctx);
+    const a = await this.api.call({ op, method: 'GET', path: '/cmdb/firewall/addrgrp', query: { format: 'name|member' } }, ctx);
     const out = new Map<string, string[]>();
-    for (const g of this.results(a)) {
+    for (const g of this.api.results(a)) {
       if (typeof g['name'] !== 'string') throw this.client.invalid(a.res, 'an address group without a name');
-      out.set(g['name'], this.members(a, g, g['name']));
+      out.set(g['name'], this.api.members(a, g, g['name']));
     }
     return out;
   }
 
   /** wogate's address objects (marker in the comment, one host), name → host. */
   private async wogateAddresses(ctx: CallContext): Promise<Map<string, string>> {
-    const a = await this.call({ op: 'list', method: 'GET', path: '/cmdb/firewall/address', query: { filter: `name=@${ADDRESS_PREFIX}`, format: 'name|type|subnet|comment' } }, ctx);
+    const a = await this.api.call({ op: 'list', method: 'GET', path: '/cmdb/firewall/address', query: { filter: `name=@${ADDRESS_PREFIX}`, format: 'name|type|subnet|comment' } }, ctx);
     const out = new Map<string, string>();
-    for (const o of this.results(a)) {
+    for (const o of this.api.results(a)) {
       const name = o['name'];
       const host = hostOf(o['subnet']);
       // The filter is a server-side convenience; the prefix and marker are checked here.
@@ -464,112 +401,15 @@ export class FortiGateTarget implements Target {
     return out;
   }
 
-  private results(a: Answer): Record<string, unknown>[] {
-    const r = a.env.results;
-    if (!Array.isArray(r) || !r.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x))) {
-      throw this.client.invalid(a.res, 'expected "results" to be a list of objects');
-    }
-    return r as Record<string, unknown>[];
-  }
-
-  private first(a: Answer, what: string): Record<string, unknown> {
-    const [one] = this.results(a);
-    if (one === undefined) throw this.client.invalid(a.res, `no ${what} in "results"`);
-    return one;
-  }
-
-  private members(a: Answer, g: Record<string, unknown>, group: string): string[] {
-    const m = g['member'];
-    if (!Array.isArray(m) || !m.every((x) => typeof (x as { name?: unknown } | null)?.name === 'string')) {
-      throw this.client.invalid(a.res, `group ${group}: expected "member" to be a list of { name }`);
-    }
-    return m.map((x: { name: string }) => x.name);
-  }
-
   private async persist(ctx: CallContext): Promise<void> {
     if (!this.saveConfig || !this.unsaved) return;
     // Cleared first: a change made while the save runs sets it again and is saved next time.
     this.unsaved = false;
     try {
-      await this.call({ op: 'save', method: 'POST', path: '/monitor/system/config/save' }, ctx);
+      await this.api.call({ op: 'save', method: 'POST', path: '/monitor/system/config/save' }, ctx);
     } catch (e) {
       this.unsaved = true;
       throw e;
     }
-  }
-
-  /**
-   * One FortiOS call, its envelope checked: 401/403/404/424/500 and a 200 whose status is "error"
-   * become TargetErrors here; 429 and other 5xx are RestClient's (retryable, Retry-After kept).
-   */
-  private async call(req: Call, ctx: CallContext): Promise<Answer> {
-    return (await this.send(req, ctx, false)) as Answer;
-  }
-
-  /** call(), where a missing object (404) answers undefined. */
-  private find(req: Call, ctx: CallContext): Promise<Answer | undefined> {
-    return this.send(req, ctx, true);
-  }
-
-  private async send(req: Call, ctx: CallContext, allow404: boolean): Promise<Answer | undefined> {
-    const res = await this.client.request({
-      op: req.op, method: req.method, path: API + req.path,
-      query: { ...this.vdom, ...req.query },
-      headers: { authorization: `Bearer ${this.token}` },
-      ...(req.json !== undefined ? { json: req.json } : {}),
-      accept: [401, 403, 404, 424, 500],
-    }, ctx);
-    const details = { op: req.op, status: res.status };
-    if (res.status === 401) {
-      throw this.fail('token_refused', `${res.what} answered 401: the FortiGate refused the API token (wrong, revoked or expired token, or wogate's address is not a trusted host of the REST API admin)`, false, details);
-    }
-    if (res.status === 403) {
-      throw this.fail('forbidden', `${res.what} answered 403: the REST API admin's profile does not allow this call (it needs firewall address read-write${this.saveConfig ? ' and system configuration write to save' : ''})`, false, details);
-    }
-    const env = this.envelope(res);
-    if (res.status === 404) {
-      if (allow404) return undefined;
-      throw this.fail('not_found', `${res.what} answered 404: not found${this.inVdom()}; ${this.detail(env) || this.client.excerpt(res.text)}`, false, details);
-    }
-    if (res.status === 424 || res.status === 500) throw this.fortiosError(res, env);
-    if (env === undefined || typeof env.status !== 'string') throw this.client.invalid(res, 'expected a FortiOS JSON envelope with "status"');
-    if (env.status === 'error') {
-      const code = typeof env.error === 'number' ? env.error : undefined;
-      throw this.client.refused(res, `FortiOS status "error"; ${this.detail(env) || 'no detail'}`, code === undefined || !(code in FORTIOS_ERRORS), code !== undefined ? { reason: 'fortios_error', fortiosError: code } : { reason: 'fortios_error' });
-    }
-    if (env.status !== 'success') throw this.client.invalid(res, `FortiOS status ${show(env.status)} is neither success nor error`);
-    return { res, env };
-  }
-
-  private envelope(res: RestResponse): Envelope | undefined {
-    try {
-      const v: unknown = JSON.parse(res.text);
-      return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Envelope) : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** FortiOS's own words: error code, its meaning, cli_error; cut short and redacted. */
-  private detail(env: Envelope | undefined): string {
-    if (env === undefined) return '';
-    const parts: string[] = [];
-    if (typeof env.error === 'number') parts.push(`error ${env.error}${FORTIOS_ERRORS[env.error] ? ` (${FORTIOS_ERRORS[env.error]})` : ''}`);
-    if (typeof env.cli_error === 'string' && env.cli_error.trim() !== '') parts.push(`cli_error: ${this.client.excerpt(env.cli_error.trim())}`);
-    return parts.join('; ');
-  }
-
-  /**
-   * 424 (failed dependency: a VDOM that does not exist, a missing referenced object, a bad
-   * attribute) is never fixed by retrying. A 500 with a known FortiOS error code is a refusal
-   * of the request too; a 500 without one is the appliance failing, and retryable.
-   */
-  private fortiosError(res: RestResponse, env: Envelope | undefined): TargetError {
-    const code = typeof env?.error === 'number' ? env.error : undefined;
-    const known = code !== undefined && code in FORTIOS_ERRORS;
-    const retryable = res.status === 500 && !known;
-    const hint = res.status === 424 ? ` (failed dependency: does VDOM ${this.vdom['vdom'] ?? '(default)'} exist and may the admin use it? does every referenced object exist?)` : '';
-    const detail = this.detail(env) || this.client.excerpt(res.text);
-    return this.fail('fortios_error', `${res.what} answered ${res.status}${hint}: ${detail}`, retryable, { op: res.op, status: res.status, ...(code !== undefined ? { fortiosError: code } : {}) });
   }
 }
