@@ -34,6 +34,8 @@ const CONCURRENCY = Number(args.get('concurrency') ?? 32);
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const KEY = parseSecret(SECRET);
 const ASSETS_PER_ORDER = 4;
+// The bench measures throughput, not the per-client limits (a single loopback client would hit them at once).
+const UNLIMITED = { hooks: { perMinute: 1e9 }, admin: { perMinute: 1e9 }, login: { perMinute: 1e9 } };
 
 const mapping = {
   fields: {
@@ -134,7 +136,7 @@ async function daemon(dir: string, orders: number, scoped = true) {
   const reconciler = new Reconciler({ store, targets: new Map([['fw', fw]]), audit, log: silentLogger, metrics, clock, random: Math.random, world: () => w, retry: { baseMs: 1000, maxMs: 60_000, alertAfter: 5 }, lookbackMs: 86_400_000 });
   const scheduler = new Scheduler({ reconcile: (keys) => reconciler.reconcile(keys), clock, log: silentLogger, fullReconcileMs: 3_600_000, debounceMs: 0 });
   const intake = new Intake({ store, sources, audit, log: silentLogger, metrics, clock, random: Math.random, world: () => w, onChange: (keys) => scheduler.trigger('change', scoped ? keys : undefined) });
-  const app = createApp({ store, sources, reconciler, audit, log: silentLogger, metrics, clock, world: () => w, onHookStored: () => void intake.drain(), notReady: async () => null });
+  const app = createApp({ store, sources, reconciler, audit, log: silentLogger, metrics, clock, world: () => w, onHookStored: () => void intake.drain(), notReady: async () => null, rateLimits: UNLIMITED });
   return { store, fw, reconciler, scheduler, intake, app };
 }
 
@@ -182,7 +184,7 @@ async function main() {
     // (a) intake throughput. wogate's drain is off here: this measures verify + map + store + 202.
     const bare = await listen(bareApp());
     const d = await daemon(dir, 1);
-    const noDrainApp = createApp({ store: d.store, sources: new Map([['cmms', new GenericSource({ id: 'cmms', secrets: [SECRET], toleranceSeconds: 300, maxBodyBytes: 65536, mapping: mapping as never })]]), reconciler: d.reconciler, audit: new AuditLog(d.store, () => new Date()), log: silentLogger, metrics: createMetrics(), clock: () => new Date(), world: () => world(1), onHookStored: () => undefined, notReady: async () => null });
+    const noDrainApp = createApp({ store: d.store, sources: new Map([['cmms', new GenericSource({ id: 'cmms', secrets: [SECRET], toleranceSeconds: 300, maxBodyBytes: 65536, mapping: mapping as never })]]), reconciler: d.reconciler, audit: new AuditLog(d.store, () => new Date()), log: silentLogger, metrics: createMetrics(), clock: () => new Date(), world: () => world(1), onHookStored: () => undefined, notReady: async () => null, rateLimits: UNLIMITED });
     const wg = await listen(noDrainApp);
     const body = (i: number) => orderBody(`WO-${i}`, 'APPR', 1, ['A0'], Date.now());
     await load(`${bare.url}/hook`, body); // warm-up

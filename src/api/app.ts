@@ -7,8 +7,12 @@ import type { Metrics } from '../metrics.js';
 import type { Source } from '../sources/source.js';
 import type { ApiToken, GrantFilter, Store } from '../store/store.js';
 import { publishesCertificates, type Target } from '../targets/target.js';
+import type { RateLimitsConfig } from '../config/config.js';
+import { adminJsonBody, createLimiters } from './limits.js';
 import { OPENAPI } from './openapi.js';
-import { checkToken, hasScope, type Scope } from './tokens.js';
+import { OidcTokenError, OidcUnavailableError, type OidcVerifier } from './oidc.js';
+import { checkRouteTable, GUARDS, matchRoute, roleAtLeast, ruleFor, type BearerRoute, type Guarded, type Method, type Role } from './roles.js';
+import { checkToken, hasScope, type TokenCheck } from './tokens.js';
 
 export interface AppDeps {
   readonly store: Store;
@@ -25,6 +29,12 @@ export interface AppDeps {
   readonly notReady: () => Promise<string | null>;
   /** Targets, for the public CA certificate and CRL of those that issue certificates. */
   readonly targets?: ReadonlyMap<string, Target>;
+  /** Per-client request limits (server.rateLimits); defaults when absent. */
+  readonly rateLimits?: RateLimitsConfig;
+  /** Reverse proxies whose X-Forwarded-For/-Proto are believed (server.trustProxy); none by default. */
+  readonly trustProxy?: false | readonly string[];
+  /** Verifies OIDC access tokens for the admin API (auth.oidc); without it only wgt_ API tokens are accepted. */
+  readonly oidc?: OidcVerifier;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -40,20 +50,46 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_MISSING: 401,
   AUTH_INVALID: 401,
   AUTH_FORBIDDEN: 403,
+  AUTH_UNAVAILABLE: 503,
   NOT_FOUND: 404,
   BAD_REQUEST: 400,
+  BODY_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
 };
 
-type Authed = Request & { token?: ApiToken };
+/** Who is calling the admin API: a scoped integration token, or a person (or service) signed in at the OIDC provider. */
+export type Principal = { readonly kind: 'token'; readonly token: ApiToken } | { readonly kind: 'oidc'; readonly sub: string; readonly role: Role | undefined };
+
+type Authed = Request & { token?: ApiToken; principal?: Principal };
+
+/** How the audit log names the caller: `token:<name>`, `oidc:<sub>`, or `anonymous` before authentication succeeded. */
+export function actorOf(req: Request): string {
+  const p = (req as Authed).principal;
+  return p?.kind === 'token' ? `token:${p.token.name}` : p?.kind === 'oidc' ? `oidc:${p.sub}` : 'anonymous';
+}
 
 export function createApp(d: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
-  app.use((_req, res, next) => {
-    res.set({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', 'x-frame-options': 'DENY', 'content-security-policy': "default-src 'none'" });
+  // Without named proxies, req.ip is the socket's peer: a client can't pick its own rate-limit key.
+  app.set('trust proxy', d.trustProxy ? [...d.trustProxy] : false);
+  app.use((req, res, next) => {
+    res.set({
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'no-store',
+      'x-frame-options': 'DENY',
+      'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+      'referrer-policy': 'no-referrer',
+      'cross-origin-opener-policy': 'same-origin',
+      // The CA certificate and CRL are public by design, for relying parties on any origin.
+      'cross-origin-resource-policy': req.path.startsWith('/pki/') ? 'cross-origin' : 'same-origin',
+      'permissions-policy': 'accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=()',
+    });
+    // Only over TLS (or from a trusted proxy that says it terminated TLS): browsers ignore it on plain HTTP anyway.
+    if (req.secure) res.set('strict-transport-security', 'max-age=31536000; includeSubDomains');
     next();
   });
+  const limits = createLimiters(d, d.rateLimits);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -87,6 +123,8 @@ export function createApp(d: AppDeps): express.Express {
     res.set('cache-control', 'public, max-age=3600').type('application/x-pem-file').send(await publisher(req.params.targetId).caCertificatePem());
   });
 
+  // Limited before the body is read or a signature checked, so a flood costs little and audits once.
+  app.use('/v1/hooks', limits.hooks);
   // Hooks: each source has its own size limit, so the raw body is read per source.
   const rawParsers = new Map<string, RequestHandler>();
   for (const s of d.sources.values()) rawParsers.set(s.id, express.raw({ type: () => true, limit: s.maxBodyBytes }));
@@ -120,10 +158,17 @@ export function createApp(d: AppDeps): express.Express {
   });
 
   const v1 = express.Router();
-  v1.use(express.json({ limit: '16kb' }));
+  v1.use(limits.admin);
+  v1.use(adminJsonBody());
   v1.use(authenticate(d));
+  // Every /v1 route is declared through the route table (src/api/roles.ts), which supplies its guard.
+  const route = (method: Method, path: string, handler: (req: Authed, res: Response) => Promise<void>) => {
+    const rule = ruleFor(method, `/v1${path}`);
+    if (rule.auth !== 'bearer') throw new WogateError('INTERNAL', `${method} /v1${path} is not a bearer route`);
+    v1[method.toLowerCase() as Lowercase<Method>](path, guard(rule), handler as RequestHandler);
+  };
 
-  v1.get('/grants', requireScope('grants:read'), async (req, res) => {
+  route('GET', '/grants', async (req, res) => {
     const filter: { -readonly [K in keyof GrantFilter]: GrantFilter[K] } = {};
     const state = req.query.state;
     if (typeof state === 'string') {
@@ -137,24 +182,23 @@ export function createApp(d: AppDeps): express.Express {
     res.json({ grants: await d.store.listGrants(filter) });
   });
 
-  v1.get('/grants/:id', requireScope('grants:read'), async (req, res) => {
+  route('GET', '/grants/:id', async (req, res) => {
     const g = await d.store.getGrant(String(req.params.id));
     if (!g) throw new WogateError('NOT_FOUND', `no grant "${String(req.params.id)}"`);
     res.json({ grant: g });
   });
 
-  v1.post('/grants/:id/revoke', requireScope('grants:revoke'), async (req: Authed, res) => {
+  route('POST', '/grants/:id/revoke', async (req, res) => {
     const body = (req.body ?? {}) as { reason?: unknown };
     if (typeof body.reason !== 'string' || body.reason.trim().length < 3 || body.reason.length > 500) {
       throw new WogateError('BAD_REQUEST', 'body field "reason" is required: a string of 3 to 500 characters saying why');
     }
-    const actor = `token:${req.token?.name ?? '?'}`;
-    const g = await d.reconciler.revokeNow(String(req.params.id), actor, body.reason.trim());
+    const g = await d.reconciler.revokeNow(String(req.params.id), actorOf(req), body.reason.trim());
     if (!g) throw new WogateError('NOT_FOUND', `no grant "${String(req.params.id)}"`);
     res.json({ grant: g });
   });
 
-  v1.get('/explain', requireScope('explain'), async (req, res) => {
+  route('GET', '/explain', async (req, res) => {
     const now = typeof req.query.at === 'string' ? new Date(req.query.at) : d.clock();
     if (Number.isNaN(now.getTime())) throw new WogateError('BAD_REQUEST', 'query "at" is not an ISO-8601 time');
     let ev;
@@ -170,35 +214,74 @@ export function createApp(d: AppDeps): express.Express {
     res.json({ at: now.toISOString(), ...ev });
   });
 
-  v1.get('/audit/verify', requireScope('audit:read'), async (_req, res) => {
+  route('GET', '/audit/verify', async (_req, res) => {
     res.json(await d.audit.verify());
   });
 
   app.use('/v1', v1);
+  checkRouteTable([{ prefix: '', router: app.router }, { prefix: '/v1', router: v1 }]);
 
   app.use((_req, _res, next) => next(new WogateError('NOT_FOUND', 'no such route')));
   app.use(errorHandler(d));
   return app;
 }
 
+const TOKEN_REFUSAL: Record<Extract<TokenCheck, { ok: false }>['reason'], string> = {
+  'malformed token': 'malformed',
+  'unknown token': 'unknown_token',
+  'token revoked': 'revoked',
+  'token expired': 'expired',
+};
+
+/**
+ * A bearer shaped like wgt_… is a scoped API token; anything else is an OIDC access token. Refusals
+ * carry a reason code for the audit record; no message ever quotes the presented token.
+ */
 function authenticate(d: AppDeps): RequestHandler {
   return async (req: Authed, _res, next) => {
     const h = req.headers.authorization;
-    if (!h) return next(new WogateError('AUTH_MISSING', 'an Authorization: Bearer <token> header is required'));
-    const m = /^Bearer (\S+)$/.exec(h);
-    if (!m) return next(new WogateError('AUTH_INVALID', 'Authorization header must be "Bearer <token>"'));
-    const check = await checkToken(d.store, m[1] as string, d.clock());
-    if (!check.ok) return next(new WogateError('AUTH_INVALID', `token refused: ${check.reason}`));
-    req.token = check.token;
+    if (!h) throw new WogateError('AUTH_MISSING', 'an Authorization: Bearer <token> header is required', { reason: 'missing' });
+    const m = /^Bearer +(\S+)$/i.exec(h);
+    if (!m) throw new WogateError('AUTH_INVALID', 'Authorization header must be "Bearer <token>"', { reason: 'malformed' });
+    const presented = m[1] as string;
+    if (presented.startsWith('wgt_')) {
+      const check = await checkToken(d.store, presented, d.clock());
+      if (!check.ok) throw new WogateError('AUTH_INVALID', `token refused: ${check.reason}`, { reason: TOKEN_REFUSAL[check.reason] ?? 'invalid' });
+      req.token = check.token;
+      req.principal = { kind: 'token', token: check.token };
+      return next();
+    }
+    if (!d.oidc) throw new WogateError('AUTH_INVALID', 'OIDC is not configured: only wgt_ API tokens are accepted', { reason: 'oidc_not_configured' });
+    try {
+      const id = await d.oidc.verify(presented);
+      req.principal = { kind: 'oidc', sub: id.sub, role: id.role };
+    } catch (e) {
+      if (e instanceof OidcTokenError) throw new WogateError('AUTH_INVALID', e.message, { reason: e.reason });
+      if (e instanceof OidcUnavailableError) {
+        d.log.error('OIDC provider unavailable: admin API bearer tokens cannot be verified', { issuer: d.oidc.issuer, error: e.message });
+        throw new WogateError('AUTH_UNAVAILABLE', 'the identity provider cannot be reached to verify the token; try again later', { reason: 'provider_unavailable' });
+      }
+      throw e;
+    }
     next();
   };
 }
 
-function requireScope(scope: Scope): RequestHandler {
-  return (req: Authed, _res, next) => {
-    if (req.token && hasScope(req.token, scope)) return next();
-    next(new WogateError('AUTH_FORBIDDEN', `this route needs the "${scope}" scope`));
+/** The route's table entry decides: a token needs the entry's scope, a person its minimum role. */
+function guard(rule: BearerRoute): RequestHandler & Guarded {
+  const g: RequestHandler & Guarded = (req: Authed, _res, next) => {
+    const p = req.principal;
+    if (p?.kind === 'token') {
+      if (hasScope(p.token, rule.scope)) return next();
+      return next(new WogateError('AUTH_FORBIDDEN', `this route needs the "${rule.scope}" scope`, { reason: 'scope' }));
+    }
+    if (p?.kind !== 'oidc') return next(new WogateError('AUTH_MISSING', 'an Authorization: Bearer <token> header is required', { reason: 'missing' }));
+    if (!p.role) return next(new WogateError('AUTH_FORBIDDEN', 'your token carries no value mapped to a wogate role (auth.oidc.roles)', { reason: 'no_role' }));
+    if (roleAtLeast(p.role, rule.minRole)) return next();
+    next(new WogateError('AUTH_FORBIDDEN', `this route needs the ${rule.minRole} role or higher; you have ${p.role}`, { reason: 'role' }));
   };
+  g[GUARDS] = rule;
+  return g;
 }
 
 function errorHandler(d: AppDeps) {
@@ -219,10 +302,14 @@ function errorHandler(d: AppDeps) {
       await d.audit
         .append({ actor: `remote:${req.socket.remoteAddress ?? '?'}`, action: 'hook.refused', subject: `source:${source.slice(0, 64)}`, details: { status, code: e.code, message: e.message, webhookId: String(req.headers['webhook-id'] ?? '').slice(0, 200) } })
         .catch(() => undefined);
-    } else if (status === 401 || status === 403) {
-      await d.audit
-        .append({ actor: `remote:${req.socket.remoteAddress ?? '?'}`, action: 'api.refused', subject: `${req.method} ${req.path.slice(0, 200)}`, details: { status, code: e.code, message: e.message } })
-        .catch(() => undefined);
+    } else if (status === 401 || status === 403 || e.code === 'AUTH_UNAVAILABLE') {
+      const rule = matchRoute(req.method, req.path);
+      const details = { status, code: e.code, reason: String(e.details?.reason ?? 'unspecified'), route: rule ? `${rule.method} ${rule.path}` : null, message: e.message, remote: req.ip ?? req.socket.remoteAddress ?? '?' };
+      d.log.warn('admin API request refused', { actor: actorOf(req), ...details, path: req.path.slice(0, 200) });
+      await d.audit.append({ actor: actorOf(req), action: 'auth.refused', subject: `${req.method} ${req.path.slice(0, 200)}`, details }).catch(() => undefined);
+      // RFC 6750 §3: tell the client which kind of bearer problem it has (never what it sent).
+      if (status === 401) res.set('www-authenticate', `Bearer realm="wogate"${e.code === 'AUTH_MISSING' ? '' : ', error="invalid_token"'}`);
+      if (status === 403) res.set('www-authenticate', 'Bearer realm="wogate", error="insufficient_scope"');
     }
     if (!res.headersSent) res.status(status).json({ error: { code: e.code, message: e.message } });
   };

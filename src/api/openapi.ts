@@ -1,12 +1,23 @@
+import { ruleFor, type Method } from './roles.js';
+
 /** The HTTP contract, served at /openapi.json. Kept beside the routes it describes. */
 const error = { $ref: '#/components/responses/Error' };
-const bearer = [{ apiToken: [] }];
+
+/** Security of a /v1 route, read from the route table so the document can't disagree with the guard. */
+function guarded(method: Method, path: string) {
+  const rule = ruleFor(method, path);
+  if (rule.auth !== 'bearer') throw new Error(`${method} ${path} is not a bearer route`);
+  return { security: [{ apiToken: [] }, { oidc: [] }], 'x-wogate-min-role': rule.minRole, 'x-wogate-scope': rule.scope };
+}
 
 export const OPENAPI = {
   openapi: '3.1.0',
   info: { title: 'wogate', version: '1', description: 'Vendor access only while an approved work order says so.' },
   components: {
-    securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'wgt_… token from `wogate token create`' } },
+    securitySchemes: {
+      apiToken: { type: 'http', scheme: 'bearer', description: 'wgt_… token from `wogate token create`; admits the routes whose x-wogate-scope it holds (admin: all)' },
+      oidc: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'access token from the provider in auth.oidc (audience auth.oidc.audience); admits the routes whose x-wogate-min-role its role claim reaches (viewer < operator < policy-admin < admin)' },
+    },
     responses: {
       Error: {
         description: 'An error with a stable code',
@@ -30,27 +41,27 @@ export const OPENAPI = {
     },
     '/v1/grants': {
       get: {
-        summary: 'List grants (scope grants:read)',
-        security: bearer,
+        summary: 'List grants',
+        ...guarded('GET', '/v1/grants'),
         parameters: ['state', 'order', 'vendor'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
         responses: { '200': { description: '{ grants: Grant[] }' }, '400': error, '401': error, '403': error },
       },
     },
     '/v1/grants/{id}': {
-      get: { summary: 'One grant (scope grants:read)', security: bearer, responses: { '200': { description: '{ grant }' }, '401': error, '403': error, '404': error } },
+      get: { summary: 'One grant', ...guarded('GET', '/v1/grants/:id'), responses: { '200': { description: '{ grant }' }, '401': error, '403': error, '404': error } },
     },
     '/v1/grants/{id}/revoke': {
       post: {
-        summary: 'Revoke now and keep it off (scope grants:revoke)',
-        security: bearer,
+        summary: 'Revoke now and keep it off',
+        ...guarded('POST', '/v1/grants/:id/revoke'),
         requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } },
         responses: { '200': { description: '{ grant }' }, '400': error, '401': error, '403': error, '404': error },
       },
     },
     '/v1/explain': {
       get: {
-        summary: 'Desired grants and denials with reasons (scope explain)',
-        security: bearer,
+        summary: 'Desired grants and denials with reasons',
+        ...guarded('GET', '/v1/explain'),
         parameters: [
           { name: 'order', in: 'query', schema: { type: 'string' }, description: '<source>/<id>' },
           { name: 'at', in: 'query', schema: { type: 'string', format: 'date-time' } },
@@ -59,7 +70,7 @@ export const OPENAPI = {
       },
     },
     '/v1/audit/verify': {
-      get: { summary: 'Verify the audit hash chain (scope audit:read)', security: bearer, responses: { '200': { description: '{ ok, count } or { ok: false, seq, problem }' }, '401': error, '403': error } },
+      get: { summary: 'Verify the audit hash chain', ...guarded('GET', '/v1/audit/verify'), responses: { '200': { description: '{ ok, count } or { ok: false, seq, problem }' }, '401': error, '403': error } },
     },
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'ok' } } } },
     '/readyz': { get: { summary: 'Readiness: a reconcile pass finished recently', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },

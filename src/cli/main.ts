@@ -7,7 +7,7 @@ import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { createLogger, silentLogger } from '../log.js';
-import { buildEngine, buildSources, buildTargets, openRuntime } from './runtime.js';
+import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets } from './runtime.js';
 import { serve } from './serve.js';
 
 const DEFAULT_CONFIG = process.env.WOGATE_CONFIG ?? 'config/wogate.example.yaml';
@@ -97,8 +97,12 @@ export function buildCli(): Command {
     .option('-p, --payload <file>', 'a sample webhook body (JSON) to map instead of calling the CMMS')
     .action(async (sourceId: string, orderId: string | undefined, o: { config: string; payload?: string }) => {
       const rt = await openRuntime({ configFile: o.config, log: silentLogger });
+      const secrets = await openSecrets(rt.config, process.env, rt.log).catch(async (e: unknown) => {
+        await rt.store.close();
+        throw e;
+      });
       try {
-        const src = buildSources(rt.config).get(sourceId);
+        const src = buildSources(rt.config, process.env, secrets.vault).get(sourceId);
         if (!src) throw new Error(`no source "${sourceId}" in ${rt.config.file} (have: ${rt.config.sources.map((s) => s.id).join(', ') || 'none'})`);
         const now = new Date();
         let order;
@@ -116,6 +120,7 @@ export function buildCli(): Command {
         const { policySet, register } = rt.world();
         printEvaluation(evaluate([order], register, policySet, now), now);
       } finally {
+        await secrets.close();
         await rt.store.close();
       }
     });
@@ -150,7 +155,11 @@ export function buildCli(): Command {
     .option('--actor <name>', 'who is revoking', process.env.SUDO_USER ?? process.env.USER ?? 'cli')
     .action(async (id: string, o: { config: string; reason: string; actor: string }) => {
       const rt = await openRuntime({ configFile: o.config, log: createLogger({ level: 'warn', format: 'text' }) });
-      const targets = buildTargets(rt.config);
+      const secrets = await openSecrets(rt.config, process.env, rt.log).catch(async (e: unknown) => {
+        await rt.store.close();
+        throw e;
+      });
+      const targets = buildTargets(rt.config, process.env, secrets.vault);
       try {
         for (const t of targets.values()) await t.init({ now: new Date(), log: rt.log });
         const { reconciler } = buildEngine(rt, targets, new Map(), () => undefined);
@@ -162,6 +171,7 @@ export function buildCli(): Command {
         } else console.log(`revoked ${id}`);
       } finally {
         for (const t of targets.values()) await t.close().catch(() => undefined);
+        await secrets.close();
         await rt.store.close();
       }
     });

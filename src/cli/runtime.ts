@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
 import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
-import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig } from '../config/config.js';
+import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig, type VaultValues } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { Intake } from '../engine/intake.js';
@@ -29,6 +29,8 @@ import { LenelTarget, lenelTargetOptions } from '../targets/lenel.js';
 import { PanosTarget, panosTargetOptions } from '../targets/panos.js';
 import { NftablesTarget } from '../targets/nftables.js';
 import type { Target } from '../targets/target.js';
+import { prepareSecrets, type PreparedSecrets } from '../secrets/prepare.js';
+import { VaultSecretSource } from '../secrets/vault.js';
 
 /** Everything a command needs, wired from one config. This file and main.ts are the only places that pick concrete classes. */
 export interface Runtime {
@@ -98,14 +100,22 @@ function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly Ass
   return { world: { policySet, register }, warnings: [...warnings, ...disabledUse] };
 }
 
-export function buildSources(config: Config, env: NodeJS.ProcessEnv = process.env): Map<string, Source> {
+/**
+ * Reads every `vault:` reference in the config from Vault, once, at start (nothing is contacted
+ * when there is none). Pass `.vault` to buildSources/buildTargets; close() at stop.
+ */
+export function openSecrets(config: Config, env: NodeJS.ProcessEnv, log: Logger): Promise<PreparedSecrets> {
+  return prepareSecrets(config, { env, log, connect: (o) => VaultSecretSource.connect(o) });
+}
+
+export function buildSources(config: Config, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues): Map<string, Source> {
   const out = new Map<string, Source>();
   for (const [i, s] of config.sources.entries()) {
     if (s.kind !== 'generic') {
-      out.set(s.id, buildApiSource(s, resolveSecrets(s.options, `${config.file}: /sources/${i}/${s.kind}`, env)));
+      out.set(s.id, buildApiSource(s, resolveSecrets(s.options, `${config.file}: /sources/${i}/${s.kind}`, env, vault)));
       continue;
     }
-    const secrets = s.webhook.secrets.map((ref, j) => resolveSecret(ref, `${config.file}: /sources/${i}/webhook/secrets/${j}`, env));
+    const secrets = s.webhook.secrets.map((ref, j) => resolveSecret(ref, `${config.file}: /sources/${i}/webhook/secrets/${j}`, env, vault));
     out.set(s.id, new GenericSource({ id: s.id, secrets, toleranceSeconds: s.webhook.toleranceSeconds, maxBodyBytes: s.webhook.maxBodyBytes, mapping: s.mapping }));
   }
   return out;
@@ -138,15 +148,15 @@ function durationsToNumbers(block: Record<string, unknown>, where: string): Reco
   return out;
 }
 
-export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.ProcessEnv = process.env): Target {
+export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues): Target {
   if (t.kind === 'http') {
     const i = config.targets.indexOf(t);
-    const secretHeaders = Object.fromEntries(Object.entries(t.http.secretHeaders).map(([k, ref]) => [k, resolveSecret(ref, `${config.file}: /targets/${i}/http/secretHeaders/${k}`, env)]));
+    const secretHeaders = Object.fromEntries(Object.entries(t.http.secretHeaders).map(([k, ref]) => [k, resolveSecret(ref, `${config.file}: /targets/${i}/http/secretHeaders/${k}`, env, vault)]));
     const { secretHeaders: _refs, ...http } = t.http;
     return new HttpTarget({ id: t.id, ...http, headers: { ...t.http.headers, ...secretHeaders } });
   }
   if (t.kind === 'nftables') return new NftablesTarget({ id: t.id, ...t.nftables });
-  return buildAdapterTarget(t, resolveSecrets(t.options, `${config.file}: /targets/${config.targets.indexOf(t)}/${t.kind}`, env));
+  return buildAdapterTarget(t, resolveSecrets(t.options, `${config.file}: /targets/${config.targets.indexOf(t)}/${t.kind}`, env, vault));
 }
 
 /** The vendor adapters by kind; each takes its config block with secrets resolved. */
@@ -174,8 +184,8 @@ function buildAdapterTarget(t: AdapterTargetConfig, block: Record<string, unknow
   }
 }
 
-export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.env): Map<string, Target> {
-  return new Map(config.targets.filter((t) => t.enabled).map((t) => [t.id, buildTarget(t, config, env)]));
+export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues): Map<string, Target> {
+  return new Map(config.targets.filter((t) => t.enabled).map((t) => [t.id, buildTarget(t, config, env, vault)]));
 }
 
 export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void, config: Config = rt.config) {

@@ -1,15 +1,22 @@
 import { execFile } from 'node:child_process';
-import type { Server } from 'node:http';
+import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app.js';
+import { OidcVerifier } from '../api/oidc.js';
 import { startDemo, type Demo } from '../demo/demo.js';
-import type { Config } from '../config/config.js';
+import { isLoopbackHost, type Config } from '../config/config.js';
 import { DriftChecker, DriftMonitor } from '../engine/drift.js';
 import type { SourcePoller } from '../engine/poller.js';
 import { Scheduler } from '../engine/scheduler.js';
 import type { Logger } from '../log.js';
 import type { Target } from '../targets/target.js';
-import { buildEngine, buildSources, buildTargets, openRuntime, type Runtime } from './runtime.js';
+import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, type Runtime } from './runtime.js';
+import { loadServerTls, type ServerTls } from './tls.js';
+
+/** Request line plus headers; Node answers 431 beyond it. Room for a large OIDC bearer token. */
+const MAX_HEADER_BYTES = 16 * 1024;
+const MAX_HEADERS_COUNT = 100;
 
 export interface ServeOptions {
   readonly configFile: string;
@@ -41,12 +48,29 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const rt = await openRuntime({ configFile: o.configFile, env, ...(o.log ? { log: o.log } : {}), ...(o.clock ? { clock: o.clock } : {}) });
   const { config, log } = rt;
   for (const w of rt.warnings) log.warn(w);
+  // Checked before anything is started: a certificate or key that can't be used refuses the start.
+  let tlsNow: ServerTls | undefined;
+  try {
+    if (config.server.tls) tlsNow = loadServerTls(config.server.tls, config.file, env, rt.clock());
+  } catch (e) {
+    await rt.store.close();
+    throw e;
+  }
+  for (const w of tlsNow?.warnings ?? []) log.warn(w);
+  if (!tlsNow && !isLoopbackHost(config.server.host)) {
+    log.warn(`PLAINTEXT HTTP on ${config.server.host} (server.allowPlaintext): tokens, webhooks and credentials cross the network unencrypted unless a TLS-terminating proxy is in front of wogate`);
+  }
   if (config.demo.enabled) log.warn('DEMO MODE is on (config demo.enabled): a simulated CMMS on loopback will send a work order; turn it off before real use');
 
   const demoPrep = config.demo.enabled ? await startDemo.prepare(rt) : undefined;
   const effective = demoPrep ? demoPrep.config : config;
-  const sources = buildSources(effective, env);
-  const targets = buildTargets(effective, env);
+  // vault: references are read here, once; a reference that can't be read refuses the start.
+  const secrets = await openSecrets(effective, env, log).catch(async (e: unknown) => {
+    await rt.store.close();
+    throw e;
+  });
+  const sources = buildSources(effective, env, secrets.vault);
+  const targets = buildTargets(effective, env, secrets.vault);
   for (const t of targets.values()) {
     // A target that can't be prepared is a deployment error: refuse to run rather than grant partially.
     await t.init({ now: rt.clock(), log: log.child({ target: t.id }) });
@@ -63,7 +87,12 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   if (replayed) log.warn(`journal: ${replayed} interrupted target call(s) will be redone`);
 
   const drain = () => void intake.drain().catch((e: unknown) => log.error('inbox drain failed', { error: e instanceof Error ? e.message : String(e) }));
+  const oidcConfig = config.auth.oidc;
+  const oidc = oidcConfig ? new OidcVerifier({ ...oidcConfig, clock: rt.clock, log }) : undefined;
+  // Discovery now, so a misconfigured issuer shows in the log at start; requests retry it if it failed.
+  oidc?.discover().catch((e: unknown) => log.warn('OIDC discovery failed; admin API OIDC tokens are refused (503) until it succeeds', { error: e instanceof Error ? e.message : String(e) }));
   const app = createApp({
+    ...(oidc ? { oidc } : {}),
     store: rt.store,
     sources,
     reconciler,
@@ -74,6 +103,8 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     world: () => rt.world(),
     onHookStored: drain,
     targets,
+    rateLimits: config.server.rateLimits,
+    trustProxy: config.server.trustProxy,
     notReady: async () => {
       const last = scheduler.lastPassAt();
       if (!last) return 'no reconcile pass has completed yet';
@@ -81,16 +112,23 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       return null;
     },
   });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(o.port ?? config.server.port, config.server.host, () => resolve(s));
-    s.once('error', reject);
+  const server: http.Server = tlsNow
+    ? https.createServer({ ...tlsNow.options, maxHeaderSize: MAX_HEADER_BYTES, handshakeTimeout: 10_000 }, app)
+    : http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? config.server.port, config.server.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
+  server.maxHeadersCount = MAX_HEADERS_COUNT;
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   const { port } = server.address() as AddressInfo;
-  const url = `http://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
+  const url = `${tlsNow ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
   log.info(`wogate listening on ${url}`, { store: config.store.path, policies: rt.world().policySet.policies.length, sources: [...sources.keys()], targets: [...targets.keys()] });
-  await rt.audit.append({ actor: 'wogate', action: 'daemon.started', subject: url, details: { config: config.file, targets: [...targets.keys()], sources: [...sources.keys()], replayed } });
+  await rt.audit.append({ actor: 'wogate', action: 'daemon.started', subject: url, details: { config: config.file, targets: [...targets.keys()], sources: [...sources.keys()], replayed, ...(tlsNow ? { tls: tlsNow.certificate } : {}) } });
 
   await scheduler.start();
   drain();
@@ -137,6 +175,19 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
         log.error('reload refused; keeping the last good policies and register', { error: e instanceof Error ? e.message : String(e) });
         void rt.audit.append({ actor: 'operator', action: 'policy.reload_refused', subject: config.policies.dir, details: { error: e instanceof Error ? e.message : String(e) } });
       }
+      if (config.server.tls && server instanceof https.Server) {
+        // Renewed certificates take effect for new connections; open ones keep theirs.
+        try {
+          const next = loadServerTls(config.server.tls, config.file, env, rt.clock());
+          server.setSecureContext(next.options);
+          for (const w of next.warnings) log.warn(w);
+          log.info('TLS certificate reloaded', next.certificate);
+          void rt.audit.append({ actor: 'operator', action: 'tls.reloaded', subject: url, details: next.certificate });
+        } catch (e) {
+          log.error('TLS reload refused; keeping the current certificate', { error: e instanceof Error ? e.message : String(e) });
+          void rt.audit.append({ actor: 'operator', action: 'tls.reload_refused', subject: url, details: { error: e instanceof Error ? e.message : String(e) } });
+        }
+      }
     },
     async stop() {
       if (stopped) return;
@@ -155,6 +206,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       await writeBack.flush().catch(() => undefined);
       for (const t of targets.values()) await t.close().catch(() => undefined);
       for (const s of sources.values()) await Promise.resolve(s.close?.()).catch(() => undefined);
+      await secrets.close().catch(() => undefined);
       await demo?.close();
       await rt.audit.append({ actor: 'wogate', action: 'daemon.stopped', subject: url, details: {} }).catch(() => undefined);
       await rt.store.close();

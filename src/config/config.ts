@@ -1,9 +1,13 @@
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import cron from 'node-cron';
 import { parseDuration, WogateError, type CanonicalStatus, type OrderType, type ResourceKind } from '../domain/index.js';
+import type { Role } from '../api/roles.js';
 import type { FieldMapping } from '../sources/mapping.js';
 import { parseYaml, parseYamlText, validateWith } from './schema.js';
+import { parseVaultRef, SECRET_REF } from '../secrets/reference.js';
+import { vaultAddressProblemText } from '../secrets/address.js';
 
 export interface GenericSourceConfig {
   readonly id: string;
@@ -124,10 +128,50 @@ export function targetHolds(config: Config): Map<string, readonly ResourceKind[]
   return new Map(config.targets.map((t) => [t.id, resourceKindsOf(t)]));
 }
 
+export interface ServerTlsConfig {
+  /** file:PATH (absolute) of the PEM certificate, leaf first. */
+  readonly cert: string;
+  /** Secret reference (env:NAME or absolute file:PATH) of the PEM private key. */
+  readonly key: string;
+  /** file:PATH (absolute) of intermediate CA certificates sent with the certificate. */
+  readonly ca?: string;
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+}
+
+export interface RateLimitsConfig {
+  readonly hooks: { readonly perMinute: number };
+  readonly admin: { readonly perMinute: number };
+  readonly login: { readonly perMinute: number };
+}
+
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  /** HTTPS when set; plain HTTP otherwise (loopback only, unless allowPlaintext). */
+  readonly tls?: ServerTlsConfig;
+  readonly allowPlaintext: boolean;
+  /** Reverse proxies whose X-Forwarded-For is believed (addresses, CIDRs, express presets), or false. */
+  readonly trustProxy: false | readonly string[];
+  readonly rateLimits: RateLimitsConfig;
+}
+
+/** Admin API sign-in with access tokens from the organisation's OpenID provider. */
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly audience: string;
+  /** Claim name or dotted path holding role/group values. */
+  readonly roleClaim: string;
+  /** Claim value → wogate role. */
+  readonly roles: Readonly<Record<string, Role>>;
+  readonly clockToleranceSec: number;
+}
+
 export interface Config {
   /** The file it came from; relative paths inside it are resolved against its directory. */
   readonly file: string;
-  readonly server: { readonly host: string; readonly port: number };
+  /** Without `oidc`, only scoped wgt_ API tokens open the admin API. */
+  readonly auth: { readonly oidc?: OidcConfig };
+  readonly server: ServerConfig;
   readonly store: { readonly kind: 'sqlite'; readonly path: string };
   readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug'; readonly format: 'text' | 'json' };
   readonly policies: { readonly dir: string };
@@ -142,6 +186,8 @@ export interface Config {
   readonly sources: readonly SourceConfig[];
   readonly targets: readonly TargetConfig[];
   readonly demo: { readonly enabled: boolean; readonly source?: string; readonly target?: string; readonly cmms: 'generic' | 'maximo'; readonly closeAfterMs: number };
+  /** Where `vault:` references are read from; absent when the config has no secrets.vault block. */
+  readonly secrets: { readonly vault?: VaultConfig };
 }
 
 const SCHEMA = 'config.schema.json';
@@ -204,7 +250,14 @@ function camel(s: string): string {
 }
 
 type RawConfig = {
-  server?: { host?: string; port?: number };
+  server?: {
+    host?: string;
+    port?: number;
+    tls?: { cert: string; key: string; ca?: string; minVersion?: ServerTlsConfig['minVersion'] };
+    allowPlaintext?: boolean;
+    trustProxy?: false | string[];
+    rateLimits?: { [K in keyof RateLimitsConfig]?: { perMinute: number } };
+  };
   store: { kind: 'sqlite'; path?: string };
   log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
   policies: { dir: string };
@@ -212,7 +265,9 @@ type RawConfig = {
   engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number }; drift?: string | false };
   sources?: (Record<string, unknown> & { id: string; kind: 'generic' | ApiSourceKind; webhook?: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping?: GenericSourceConfig['mapping']; poll?: RawPoll })[];
   targets?: (Record<string, unknown> & { id: string; kind: TargetConfig['kind']; enabled?: boolean; authoritative?: boolean })[];
+  secrets?: { vault?: RawVault };
   demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
+  auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; roles: Record<string, Role>; clockTolerance?: string } };
 };
 
 type RawPoll = { incremental?: string; fullResync?: string; initialLookback?: string; staleAfter?: string; failClosed?: boolean; assets?: boolean };
@@ -318,7 +373,7 @@ function normalise(raw: RawConfig, file: string): Config {
 
   return {
     file,
-    server: { host: raw.server?.host ?? '127.0.0.1', port: raw.server?.port ?? 8080 },
+    server: serverConfig(raw.server ?? {}, file, ref),
     store: { kind: 'sqlite', path: at(raw.store.path ?? '../var/wogate.db') },
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text' },
     policies: { dir: at(raw.policies.dir) },
@@ -335,12 +390,81 @@ function normalise(raw: RawConfig, file: string): Config {
     },
     sources,
     targets,
+    secrets: raw.secrets?.vault ? { vault: vaultConfig(raw.secrets.vault, file, ref) } : {},
     demo: {
       enabled: raw.demo?.enabled ?? false,
       ...(demoSource ? { source: demoSource } : {}),
       ...(raw.demo?.target ? { target: raw.demo.target } : {}),
       cmms: raw.demo?.cmms ?? 'generic',
       closeAfterMs: dur(raw.demo?.closeAfter, '20s', '/demo/closeAfter'),
+    },
+    auth: raw.auth?.oidc ? { oidc: oidcConfig(raw.auth.oidc, file) } : {},
+  };
+}
+
+/** Tokens and keys from the provider travel in clear over plain http: only loopback (a test or a local proxy) may use it. */
+function oidcConfig(raw: NonNullable<NonNullable<RawConfig['auth']>['oidc']>, file: string): OidcConfig {
+  let issuer: URL;
+  try {
+    issuer = new URL(raw.issuer);
+  } catch {
+    throw new WogateError('CONFIG_INVALID', `${file}: /auth/oidc/issuer: "${raw.issuer}" is not a URL`, { file });
+  }
+  const loopback = issuer.hostname === 'localhost' || issuer.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(issuer.hostname);
+  if (issuer.protocol !== 'https:' && !(issuer.protocol === 'http:' && loopback)) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /auth/oidc/issuer: must be an https URL (plain http only on loopback), got ${raw.issuer}`, { file });
+  }
+  const tolerance = parseDuration(raw.clockTolerance ?? '30s', `${file}: /auth/oidc/clockTolerance`);
+  if (tolerance > 300_000) throw new WogateError('CONFIG_INVALID', `${file}: /auth/oidc/clockTolerance: at most 5m (got ${raw.clockTolerance}); a wide tolerance keeps expired tokens alive`, { file });
+  return { issuer: raw.issuer, audience: raw.audience, roleClaim: raw.roleClaim ?? 'wogate_roles', roles: { ...raw.roles }, clockToleranceSec: Math.floor(tolerance / 1000) };
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '::1', '0:0:0:0:0:0:0:1']);
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^::ffff:/, '');
+  return LOOPBACK_HOSTS.has(h) || (net.isIPv4(h) && h.startsWith('127.'));
+}
+
+const TRUST_PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(entry: string): boolean {
+  if (TRUST_PROXY_PRESETS.has(entry)) return true;
+  const [ip = '', prefix, ...more] = entry.split('/');
+  const family = net.isIP(ip);
+  if (family === 0 || more.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Plain HTTP leaves the host only behind a TLS-terminating proxy, and only when the operator says
+ * so: webhook secrets, bearer tokens and credentials would otherwise cross the network in clear.
+ */
+function serverConfig(raw: NonNullable<RawConfig['server']>, file: string, ref: (r: string) => string): ServerConfig {
+  const host = raw.host ?? '127.0.0.1';
+  const allowPlaintext = raw.allowPlaintext ?? false;
+  if (!raw.tls && !allowPlaintext && !isLoopbackHost(host)) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /server/host: "${host}" is not a loopback address and server.tls is not set; refusing to serve plain HTTP on the network (set server.tls, or server.allowPlaintext: true behind a TLS-terminating proxy)`, { file });
+  }
+  const trustProxy = raw.trustProxy ?? false;
+  if (trustProxy !== false) {
+    trustProxy.forEach((entry, i) => {
+      if (!isProxyAddress(entry)) throw new WogateError('CONFIG_INVALID', `${file}: /server/trustProxy/${i}: "${entry}" is not an IP address, a CIDR range, or one of loopback, linklocal, uniquelocal`, { file });
+    });
+  }
+  const rl = raw.rateLimits ?? {};
+  return {
+    host,
+    port: raw.port ?? 8080,
+    ...(raw.tls ? { tls: { cert: ref(raw.tls.cert), key: ref(raw.tls.key), ...(raw.tls.ca ? { ca: ref(raw.tls.ca) } : {}), minVersion: raw.tls.minVersion ?? 'TLSv1.2' } } : {}),
+    allowPlaintext,
+    trustProxy,
+    rateLimits: {
+      hooks: { perMinute: rl.hooks?.perMinute ?? 600 },
+      admin: { perMinute: rl.admin?.perMinute ?? 120 },
+      login: { perMinute: rl.login?.perMinute ?? 10 },
     },
   };
 }
@@ -356,10 +480,13 @@ function resolvePaths(block: Record<string, unknown>, at: (p: string) => string)
   return walk(block) as Record<string, unknown>;
 }
 
-/** Every `env:NAME` / `file:PATH` string in an adapter's block, replaced by the secret it names. */
-export function resolveSecrets(block: Readonly<Record<string, unknown>>, where: string, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
+/** `vault:` references read once at start (src/secrets/prepare.ts): reference → value. */
+export type VaultValues = ReadonlyMap<string, string>;
+
+/** Every secret reference (`env:`, `file:`, `vault:`) in an adapter's block, replaced by the secret it names. */
+export function resolveSecrets(block: Readonly<Record<string, unknown>>, where: string, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues): Record<string, unknown> {
   const walk = (v: unknown, p: string): unknown => {
-    if (typeof v === 'string') return SECRET_REF.test(v) ? resolveSecret(v, `${where}${p}`, env) : v;
+    if (typeof v === 'string') return SECRET_REF.test(v) ? resolveSecret(v, `${where}${p}`, env, vault) : v;
     if (Array.isArray(v)) return v.map((x, i) => walk(x, `${p}/${i}`));
     if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, `${p}/${k}`)]));
     return v;
@@ -367,13 +494,12 @@ export function resolveSecrets(block: Readonly<Record<string, unknown>>, where: 
   return walk(block, '') as Record<string, unknown>;
 }
 
-const SECRET_REF = /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
-
 /**
- * Secrets live outside the config: `env:NAME` or `file:/path` (made absolute at load). The value
- * is never put in an error message.
+ * Secrets live outside the config: `env:NAME`, `file:/path` (made absolute at load) or
+ * `vault:path#key` (read from Vault once at start into `vault`). The value is never put in an
+ * error message.
  */
-export function resolveSecret(ref: string, where: string, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveSecret(ref: string, where: string, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues): string {
   if (ref.startsWith('env:')) {
     const v = env[ref.slice(4)];
     if (v === undefined || v === '') throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: environment variable ${ref.slice(4)} is not set`);
@@ -387,5 +513,54 @@ export function resolveSecret(ref: string, where: string, env: NodeJS.ProcessEnv
       throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: cannot read secret file ${p}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   }
-  throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: "${ref.split(':')[0] ?? ''}:" is not a supported secret reference (use env: or file:)`);
+  if (ref.startsWith('vault:')) {
+    if (!parseVaultRef(ref)) throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: "${ref}" is not a Vault reference (vault:<path>#<key>, path segments and key of letters, digits, _ . -)`);
+    const v = vault?.get(ref);
+    if (v === undefined) throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: ${ref} was not read from Vault (Vault references are read when the daemon starts)`);
+    return v;
+  }
+  throw new WogateError('CONFIG_SECRET_UNRESOLVED', `${where}: "${ref.split(':')[0] ?? ''}:" is not a supported secret reference (use env:, file: or vault:)`);
+}
+
+export interface VaultConfig {
+  /** https, or http to a Vault Agent on loopback. */
+  readonly address: string;
+  /** Vault Enterprise namespace, sent as X-Vault-Namespace. */
+  readonly namespace?: string;
+  /** file:PATH (absolute) of a PEM bundle trusted for Vault instead of the system store. */
+  readonly caPem?: string;
+  /** Secret references (env: or file:), never vault: (they are what opens Vault). */
+  readonly auth: { readonly token: string } | { readonly appRole: { readonly roleId: string; readonly secretId: string; readonly mount: string } };
+  /** Mount of the KV version 2 engine that `vault:` references read from. */
+  readonly kvMount: string;
+  readonly timeoutMs: number;
+}
+
+type RawVault = {
+  address: string;
+  namespace?: string;
+  caPem?: string;
+  auth: { token?: string; appRole?: { roleId: string; secretId: string; mount?: string } };
+  kvMount?: string;
+  timeout?: string;
+};
+
+function vaultConfig(raw: RawVault, file: string, ref: (r: string) => string): VaultConfig {
+  const problem = vaultAddressProblemText(raw.address);
+  if (problem) throw new WogateError('CONFIG_INVALID', `${file}: /secrets/vault/address: ${problem}`, { file });
+  const timeoutMs = parseDuration(raw.timeout ?? '10s', `${file}: /secrets/vault/timeout`);
+  if (timeoutMs < 100 || timeoutMs > 120_000) throw new WogateError('CONFIG_INVALID', `${file}: /secrets/vault/timeout: must be between 100ms and 2m (got ${raw.timeout})`, { file });
+  const a = raw.auth;
+  // The schema allows exactly one of the two; this keeps the type honest.
+  const auth: VaultConfig['auth'] = a.appRole
+    ? { appRole: { roleId: ref(a.appRole.roleId), secretId: ref(a.appRole.secretId), mount: a.appRole.mount ?? 'approle' } }
+    : { token: ref(a.token ?? '') };
+  return {
+    address: raw.address,
+    ...(raw.namespace ? { namespace: raw.namespace } : {}),
+    ...(raw.caPem ? { caPem: ref(raw.caPem) } : {}),
+    auth,
+    kvMount: raw.kvMount ?? 'secret',
+    timeoutMs,
+  };
 }

@@ -5,11 +5,11 @@ import { show } from './text.js';
  * An access level as `accessLevels` and grants name it: its OnGuard NAME (at most 64 characters,
  * OnGuard's limit) or its numeric ID. A name goes into an OpenAccess filter between double quotes,
  * so quotes and backslashes are refused rather than escaped (the filter dialect's escaping is not
- * documented); `env:`/`file:` prefixes are refused because the config loader would read them as
+ * documented); `env:`/`file:`/`vault:` prefixes are refused because the config loader would read them as
  * secret references.
  */
 // eslint-disable-next-line no-control-regex -- control characters are what is refused
-export const ACCESS_LEVEL = /^(?!env:|file:)(?! )[^"\\\u0000-\u001f\u007f]{1,64}(?<! )$/;
+export const ACCESS_LEVEL = /^(?!env:|file:|vault:)(?! )[^"\\\u0000-\u001f\u007f]{1,64}(?<! )$/;
 /** A numeric OnGuard key (BADGEKEY, ACCESSLEVELID): a positive 32-bit integer. */
 export const NUMERIC_KEY = /^[1-9]\d{0,9}$/;
 /** A badge ID (the card number): digits without leading zeros, within JSON's exact integers. */

@@ -105,7 +105,7 @@ describe('daemon end to end on loopback (SQLite file, http target over real HTTP
       const tok = await token(['explain']);
       const res = await get('/v1/grants', tok);
       expect(res.status).to.equal(403);
-      expect((await lastAudit(t))?.action).to.equal('api.refused');
+      expect((await lastAudit(t))?.action).to.equal('auth.refused');
     });
 
     it('refuses expired and revoked tokens', async () => {

@@ -1,0 +1,112 @@
+import type { Router } from 'express';
+import { WogateError } from '../domain/index.js';
+import type { Scope } from './tokens.js';
+
+/** Roles a person signed in through the organisation's OIDC provider can hold, lowest first. */
+export const ROLES = ['viewer', 'operator', 'policy-admin', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function isRole(v: unknown): v is Role {
+  return typeof v === 'string' && (ROLES as readonly string[]).includes(v);
+}
+
+/** `have` meets `need`: the ladder is viewer < operator < policy-admin < admin. */
+export function roleAtLeast(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+/** The highest of several roles; undefined for none. */
+export function highestRole(roles: Iterable<Role>): Role | undefined {
+  let best: Role | undefined;
+  for (const r of roles) if (!best || roleAtLeast(r, best)) best = r;
+  return best;
+}
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** A /v1 route guarded by a bearer: an OIDC access token with at least `minRole`, or a wgt_ API token with `scope`. */
+export interface BearerRoute {
+  readonly method: Method;
+  /** Express path syntax, including the /v1 prefix. */
+  readonly path: string;
+  readonly auth: 'bearer';
+  readonly minRole: Role;
+  readonly scope: Scope;
+  readonly summary: string;
+}
+
+/** A /v1 route that proves its caller some other way (webhook signatures); bearers are not read. */
+export interface SignedRoute {
+  readonly method: Method;
+  readonly path: string;
+  readonly auth: 'signature';
+  readonly summary: string;
+}
+
+export type RouteRule = BearerRoute | SignedRoute;
+
+/**
+ * Every /v1 route wogate serves, and who may call it. The app declares its /v1 routes through
+ * this table and checks its router against it at start, so a route without an entry (or an entry
+ * without a route) stops the daemon from starting instead of serving something unguarded.
+ */
+export const ROUTES: readonly RouteRule[] = [
+  { method: 'POST', path: '/v1/hooks/:sourceId', auth: 'signature', summary: 'CMMS webhook; the Standard Webhooks signature (or the source\'s own) is the credential' },
+  { method: 'GET', path: '/v1/grants', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'list grants' },
+  { method: 'GET', path: '/v1/grants/:id', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'one grant' },
+  { method: 'POST', path: '/v1/grants/:id/revoke', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'revoke a grant now and keep it off' },
+  { method: 'GET', path: '/v1/explain', auth: 'bearer', minRole: 'viewer', scope: 'explain', summary: 'desired grants and denials with reasons' },
+  // Viewer: it answers only "is the chain intact, how long is it", nothing a viewer can't already see.
+  { method: 'GET', path: '/v1/audit/verify', auth: 'bearer', minRole: 'viewer', scope: 'audit:read', summary: 'verify the audit hash chain' },
+];
+
+export function bearerRoutes(): BearerRoute[] {
+  return ROUTES.filter((r): r is BearerRoute => r.auth === 'bearer');
+}
+
+/** The table entry for a route; a route missing from the table is a programming error, found at start. */
+export function ruleFor(method: Method, path: string): RouteRule {
+  const rule = ROUTES.find((r) => r.method === method && r.path === path);
+  if (!rule) throw new WogateError('INTERNAL', `${method} ${path} is not in the route table (src/api/roles.ts): every /v1 route must declare who may call it`);
+  return rule;
+}
+
+const PATTERNS = new Map(ROUTES.map((r) => [r, new RegExp(`^${r.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}/?$`)]));
+
+/** The table entry a request falls under, if any (for audit records of refused requests). */
+export function matchRoute(method: string, path: string): RouteRule | undefined {
+  return ROUTES.find((r) => r.method === method && PATTERNS.get(r)?.test(path));
+}
+
+/** Marks the handler that enforces a rule, so the start-up check can see every route is guarded. */
+export const GUARDS = Symbol('wogate.route-rule');
+export type Guarded = { [GUARDS]?: RouteRule };
+
+interface RouteLayer {
+  route?: { path: unknown; methods: Record<string, boolean>; stack: { handle: Guarded }[] };
+}
+
+/**
+ * Start-up check: the routes in `routers` (each with the prefix it is mounted at) are exactly the
+ * table's, and each bearer route's first handler is the guard for its own entry.
+ */
+export function checkRouteTable(routers: readonly { prefix: string; router: Pick<Router, 'stack'> }[]): void {
+  const seen = new Set<RouteRule>();
+  for (const { prefix, router } of routers) {
+    for (const layer of router.stack as unknown as RouteLayer[]) {
+      const r = layer.route;
+      if (!r || typeof r.path !== 'string') continue;
+      const path = `${prefix}${r.path}`;
+      if (!path.startsWith('/v1/')) continue;
+      for (const m of Object.keys(r.methods)) {
+        const rule = ruleFor(m.toUpperCase() as Method, path);
+        if (rule.auth === 'bearer' && r.stack[0]?.handle[GUARDS] !== rule) {
+          throw new WogateError('INTERNAL', `${rule.method} ${path} is not guarded by its route-table entry: declare it through the route table`);
+        }
+        seen.add(rule);
+      }
+    }
+  }
+  const missing = ROUTES.filter((r) => !seen.has(r));
+  if (missing.length) throw new WogateError('INTERNAL', `route table entries without a route: ${missing.map((r) => `${r.method} ${r.path}`).join(', ')}`);
+}
