@@ -2,6 +2,8 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { evaluate, isWogateError, WogateError, type ErrorCode, type Grant } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Reconciler, World } from '../engine/reconciler.js';
+import type { BreakGlassService } from '../engine/breakglass.js';
+import { reviewOverdue, type BreakGlassInput } from '../domain/breakglass.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Source } from '../sources/source.js';
@@ -13,6 +15,7 @@ import { OPENAPI } from './openapi.js';
 import { OidcTokenError, OidcUnavailableError, type OidcVerifier } from './oidc.js';
 import { checkRouteTable, GUARDS, matchRoute, roleAtLeast, ruleFor, type BearerRoute, type Guarded, type Method, type Role } from './roles.js';
 import { checkToken, hasScope, type TokenCheck } from './tokens.js';
+import { createPortalRouter, type PortalDeps } from '../portal/router.js';
 
 export interface AppDeps {
   readonly store: Store;
@@ -35,6 +38,10 @@ export interface AppDeps {
   readonly trustProxy?: false | readonly string[];
   /** Verifies OIDC access tokens for the admin API (auth.oidc); without it only wgt_ API tokens are accepted. */
   readonly oidc?: OidcVerifier;
+  /** The vendor portal under /portal (config portal); absent = no portal routes. */
+  readonly portal?: Omit<PortalDeps, 'store' | 'audit' | 'log' | 'clock' | 'loginLimiter'>;
+  /** Break-glass requests (the config's breakGlass section decides whether they are allowed). */
+  readonly breakGlass?: BreakGlassService;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -55,6 +62,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   BAD_REQUEST: 400,
   BODY_TOO_LARGE: 413,
   RATE_LIMITED: 429,
+  STORE_CONFLICT: 409,
 };
 
 /** Who is calling the admin API: a scoped integration token, or a person (or service) signed in at the OIDC provider. */
@@ -218,7 +226,32 @@ export function createApp(d: AppDeps): express.Express {
     res.json(await d.audit.verify());
   });
 
+  const breakGlass = () => {
+    if (!d.breakGlass) throw new WogateError('NOT_FOUND', 'break-glass access is disabled on this daemon');
+    return d.breakGlass;
+  };
+  route('GET', '/break-glass', async (_req, res) => {
+    const now = d.clock();
+    const requests = await breakGlass().list();
+    res.json({ requests: requests.map((r) => ({ ...r, reviewOverdue: reviewOverdue(r, now) })) });
+  });
+  route('POST', '/break-glass', async (req, res) => {
+    const r = await breakGlass().request((req.body ?? {}) as BreakGlassInput, actorOf(req));
+    res.status(201).json({ request: r });
+  });
+  route('POST', '/break-glass/:id/approve', async (req, res) => {
+    res.json({ request: await breakGlass().approve(String(req.params.id), actorOf(req)) });
+  });
+  route('POST', '/break-glass/:id/close', async (req, res) => {
+    const body = (req.body ?? {}) as { reason?: unknown };
+    if (typeof body.reason !== 'string' || body.reason.trim().length < 3 || body.reason.length > 500) {
+      throw new WogateError('BAD_REQUEST', 'body field "reason" is required: a string of 3 to 500 characters saying why');
+    }
+    res.json({ request: await breakGlass().close(String(req.params.id), actorOf(req), body.reason.trim()) });
+  });
+
   app.use('/v1', v1);
+  if (d.portal) app.use('/portal', createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
   checkRouteTable([{ prefix: '', router: app.router }, { prefix: '/v1', router: v1 }]);
 
   app.use((_req, _res, next) => next(new WogateError('NOT_FOUND', 'no such route')));

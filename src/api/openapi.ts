@@ -72,6 +72,32 @@ export const OPENAPI = {
     '/v1/audit/verify': {
       get: { summary: 'Verify the audit hash chain', ...guarded('GET', '/v1/audit/verify'), responses: { '200': { description: '{ ok, count } or { ok: false, seq, problem }' }, '401': error, '403': error } },
     },
+    '/v1/break-glass': {
+      get: { summary: 'Break-glass requests, newest first, with their reviews', ...guarded('GET', '/v1/break-glass'), responses: { '200': { description: '{ requests: BreakGlassRequest[] }' }, '401': error, '403': error } },
+      post: {
+        summary: 'Request emergency access without a work order; another operator must approve it',
+        ...guarded('POST', '/v1/break-glass'),
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', required: ['vendorId', 'technicianIds', 'assetIds', 'justification', 'durationMinutes'], properties: {
+            vendorId: { type: 'string' }, technicianIds: { type: 'array', items: { type: 'string' } }, assetIds: { type: 'array', items: { type: 'string' } },
+            justification: { type: 'string', minLength: 20, maxLength: 2000 }, durationMinutes: { type: 'integer', minimum: 1, description: 'capped at breakGlass.maxDuration on approval' },
+          } } } },
+        },
+        responses: { '201': { description: '{ request }' }, '400': error, '401': error, '403': error },
+      },
+    },
+    '/v1/break-glass/{id}/approve': {
+      post: { summary: 'Approve a request (two-person rule: never the requester)', ...guarded('POST', '/v1/break-glass/:id/approve'), responses: { '200': { description: '{ request }' }, '401': error, '403': error, '404': error, '409': error } },
+    },
+    '/v1/break-glass/{id}/close': {
+      post: {
+        summary: 'Withdraw a request or end its access now',
+        ...guarded('POST', '/v1/break-glass/:id/close'),
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } },
+        responses: { '200': { description: '{ request }' }, '400': error, '401': error, '403': error, '404': error, '409': error },
+      },
+    },
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'ok' } } } },
     '/readyz': { get: { summary: 'Readiness: a reconcile pass finished recently', responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } } } },
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format' } } } },

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ApiToken, Store } from '../store/store.js';
 
 /** What a scoped API token may do. `admin` implies every other scope. */
-export const SCOPES = ['grants:read', 'grants:revoke', 'explain', 'audit:read', 'admin'] as const;
+export const SCOPES = ['grants:read', 'grants:revoke', 'explain', 'audit:read', 'breakglass', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 // wgt_<12 hex id>_<43 base64url secret>: the id finds the row, the secret is only ever compared as a hash.

@@ -21,7 +21,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { HttpTarget } from '../targets/http.js';
 import { BeyondTrustTarget, beyondtrustTargetOptions } from '../targets/beyondtrust.js';
-import { CertificateTarget, certificateTargetOptions } from '../targets/certificate.js';
+import { CertificateTarget, certificateTargetOptions, type OnIssued } from '../targets/certificate.js';
 import { CyberArkTarget, cyberarkTargetOptions } from '../targets/cyberark.js';
 import { FortiGateTarget, fortigateTargetOptions } from '../targets/fortigate.js';
 import { LdapTarget, ldapTargetOptions } from '../targets/ldap.js';
@@ -148,7 +148,12 @@ function durationsToNumbers(block: Record<string, unknown>, where: string): Reco
   return out;
 }
 
-export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues): Target {
+/** What built targets hand back to the daemon: a certificate target's new credentials go to the vendor portal's vault. */
+export interface TargetHooks {
+  readonly onIssued?: OnIssued;
+}
+
+export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues, hooks: TargetHooks = {}): Target {
   if (t.kind === 'http') {
     const i = config.targets.indexOf(t);
     const secretHeaders = Object.fromEntries(Object.entries(t.http.secretHeaders).map(([k, ref]) => [k, resolveSecret(ref, `${config.file}: /targets/${i}/http/secretHeaders/${k}`, env, vault)]));
@@ -156,11 +161,11 @@ export function buildTarget(t: TargetConfig, config: Config, env: NodeJS.Process
     return new HttpTarget({ id: t.id, ...http, headers: { ...t.http.headers, ...secretHeaders } });
   }
   if (t.kind === 'nftables') return new NftablesTarget({ id: t.id, ...t.nftables });
-  return buildAdapterTarget(t, resolveSecrets(t.options, `${config.file}: /targets/${config.targets.indexOf(t)}/${t.kind}`, env, vault));
+  return buildAdapterTarget(t, resolveSecrets(t.options, `${config.file}: /targets/${config.targets.indexOf(t)}/${t.kind}`, env, vault), hooks);
 }
 
 /** The vendor adapters by kind; each takes its config block with secrets resolved. */
-function buildAdapterTarget(t: AdapterTargetConfig, block: Record<string, unknown>): Target {
+function buildAdapterTarget(t: AdapterTargetConfig, block: Record<string, unknown>, hooks: TargetHooks): Target {
   switch (t.kind) {
     case 'fortigate':
       return new FortiGateTarget(fortigateTargetOptions(t.id, block));
@@ -175,17 +180,17 @@ function buildAdapterTarget(t: AdapterTargetConfig, block: Record<string, unknow
     case 'ldap':
       return new LdapTarget(ldapTargetOptions(t.id, block));
     case 'certificate':
-      // No onIssued yet: the vendor portal that hands credentials over is a later capability, so
-      // the private key is discarded after issuance and the certificate serves revocation tests
-      // and relying-party CRL checks only.
-      return new CertificateTarget(certificateTargetOptions(t.id, block));
+      // With the vendor portal configured, each new credential waits sealed in its vault until the
+      // technician collects it; without it the private key is discarded after issuance and the
+      // certificate serves revocation and relying-party CRL checks only.
+      return new CertificateTarget({ ...certificateTargetOptions(t.id, block), ...(hooks.onIssued ? { onIssued: hooks.onIssued } : {}) });
     default:
       throw new WogateError('CONFIG_INVALID', `target kind "${t.kind}" (${t.id}) is not available in this build`);
   }
 }
 
-export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues): Map<string, Target> {
-  return new Map(config.targets.filter((t) => t.enabled).map((t) => [t.id, buildTarget(t, config, env, vault)]));
+export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.env, vault?: VaultValues, hooks: TargetHooks = {}): Map<string, Target> {
+  return new Map(config.targets.filter((t) => t.enabled).map((t) => [t.id, buildTarget(t, config, env, vault, hooks)]));
 }
 
 export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void, config: Config = rt.config) {

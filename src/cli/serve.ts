@@ -7,12 +7,14 @@ import { OidcVerifier } from '../api/oidc.js';
 import { startDemo, type Demo } from '../demo/demo.js';
 import { isLoopbackHost, type Config } from '../config/config.js';
 import { DriftChecker, DriftMonitor } from '../engine/drift.js';
+import { BreakGlassService } from '../engine/breakglass.js';
 import type { SourcePoller } from '../engine/poller.js';
 import { Scheduler } from '../engine/scheduler.js';
 import type { Logger } from '../log.js';
 import type { Target } from '../targets/target.js';
 import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, type Runtime } from './runtime.js';
 import { loadServerTls, type ServerTls } from './tls.js';
+import { openPortal, type Portal } from '../portal/index.js';
 
 /** Request line plus headers; Node answers 431 beyond it. Room for a large OIDC bearer token. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -38,6 +40,8 @@ export interface Daemon {
   /** Scheduled drift checks; absent when engine.drift is false. */
   readonly drift?: DriftMonitor;
   readonly demo?: Demo;
+  /** Break-glass requests and their reviews; refuses everything when the config has no breakGlass section. */
+  readonly breakGlass: BreakGlassService;
   reload(): void;
   stop(): Promise<void>;
 }
@@ -70,7 +74,16 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     throw e;
   });
   const sources = buildSources(effective, env, secrets.vault);
-  const targets = buildTargets(effective, env, secrets.vault);
+  // The portal's secrets are resolved before any target runs: a certificate issued with nowhere to put its key would be wasted.
+  let portal: Portal | undefined;
+  try {
+    portal = openPortal(effective, rt.store, rt.clock, env, secrets.vault);
+  } catch (e) {
+    await secrets.close().catch(() => undefined);
+    await rt.store.close();
+    throw e;
+  }
+  const targets = buildTargets(effective, env, secrets.vault, portal ? { onIssued: portal.onIssued } : {});
   for (const t of targets.values()) {
     // A target that can't be prepared is a deployment error: refuse to run rather than grant partially.
     await t.init({ now: rt.clock(), log: log.child({ target: t.id }) });
@@ -86,6 +99,21 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const replayed = await reconciler.replayJournal();
   if (replayed) log.warn(`journal: ${replayed} interrupted target call(s) will be redone`);
 
+  const bg = config.breakGlass;
+  const reviewSource = bg?.reviewSource === undefined ? undefined : sources.get(bg.reviewSource);
+  if (bg && !reviewSource?.api?.createReview) {
+    log.warn(`break-glass reviews can't be opened in a CMMS (${bg.reviewSource === undefined ? 'no breakGlass.reviewSource' : `source ${bg.reviewSource} has no review write API`}): they are tracked in wogate and alerted on when due`);
+  }
+  const breakGlass = new BreakGlassService({
+    store: rt.store, audit: rt.audit, log: log.child({ component: 'break-glass' }), metrics: rt.metrics, clock: rt.clock, world: () => rt.world(),
+    ...(bg ? { policy: { maxDurationMs: bg.maxDurationMs, reviewDueMs: bg.reviewDueMs } } : {}),
+    ...(reviewSource ? { reviewSource } : {}),
+    ...(bg?.reviewSite ? { reviewSite: bg.reviewSite } : {}),
+    trigger: (keys) => scheduler.trigger('break-glass', keys),
+    retry: config.engine.retry,
+  });
+  if (bg) log.warn('break-glass is enabled (config breakGlass): operators can open emergency access with a second operator\'s approval', { maxDurationMs: bg.maxDurationMs, reviewDueMs: bg.reviewDueMs, reviewSource: bg.reviewSource ?? null });
+
   const drain = () => void intake.drain().catch((e: unknown) => log.error('inbox drain failed', { error: e instanceof Error ? e.message : String(e) }));
   const oidcConfig = config.auth.oidc;
   const oidc = oidcConfig ? new OidcVerifier({ ...oidcConfig, clock: rt.clock, log }) : undefined;
@@ -93,6 +121,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   oidc?.discover().catch((e: unknown) => log.warn('OIDC discovery failed; admin API OIDC tokens are refused (503) until it succeeds', { error: e instanceof Error ? e.message : String(e) }));
   const app = createApp({
     ...(oidc ? { oidc } : {}),
+    ...(portal ? { portal: { config: portal.config, oidc: portal.oidc, sessions: portal.sessions, vault: portal.vault } } : {}),
     store: rt.store,
     sources,
     reconciler,
@@ -102,6 +131,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     clock: rt.clock,
     world: () => rt.world(),
     onHookStored: drain,
+    breakGlass,
     targets,
     rateLimits: config.server.rateLimits,
     trustProxy: config.server.trustProxy,
@@ -131,6 +161,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   await rt.audit.append({ actor: 'wogate', action: 'daemon.started', subject: url, details: { config: config.file, targets: [...targets.keys()], sources: [...sources.keys()], replayed, ...(tlsNow ? { tls: tlsNow.certificate } : {}) } });
 
   await scheduler.start();
+  await breakGlass.start();
   drain();
   const drift = startDrift(rt, targets, effective, (keys) => scheduler.trigger('drift', keys));
   for (const p of pollers) {
@@ -148,6 +179,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   // always either too old to verify or still remembered.
   const prune = setInterval(() => {
     rt.store.pruneHookEvents(new Date(rt.clock().getTime() - 86_400_000)).catch((e: unknown) => log.warn('pruning old webhook deliveries failed', { error: String(e) }));
+    if (portal) rt.store.portal.prune(rt.clock(), portal.config.idleTimeoutMs).catch((e: unknown) => log.warn('pruning portal sessions failed', { error: String(e) }));
   }, 3_600_000);
   prune.unref();
 
@@ -164,6 +196,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     pollers,
     ...(drift ? { drift } : {}),
     ...(demo ? { demo } : {}),
+    breakGlass,
     reload() {
       try {
         const { warnings } = rt.reloadWorld();
@@ -196,6 +229,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       clearInterval(prune);
       demo?.stop();
       scheduler.stop();
+      breakGlass.stop();
       drift?.stop();
       intake.stop();
       for (const p of pollers) p.stop();

@@ -6,6 +6,7 @@ import { parseDuration, WogateError, type CanonicalStatus, type OrderType, type 
 import type { Role } from '../api/roles.js';
 import type { FieldMapping } from '../sources/mapping.js';
 import { parseYaml, parseYamlText, validateWith } from './schema.js';
+import { BREAK_GLASS_LIMITS, BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
 import { parseVaultRef, SECRET_REF } from '../secrets/reference.js';
 import { vaultAddressProblemText } from '../secrets/address.js';
 
@@ -166,11 +167,34 @@ export interface OidcConfig {
   readonly clockToleranceSec: number;
 }
 
+/** The vendor portal (docs/portal.md). Secrets stay references here; the daemon resolves them at start. */
+export interface PortalConfig {
+  readonly oidc: {
+    readonly issuer: string;
+    readonly clientId: string;
+    /** Secret reference. */
+    readonly clientSecret: string;
+    readonly redirectUri: string;
+    /** One of these in the ID token's amr proves MFA. */
+    readonly requiredAmr: readonly string[];
+    /** One of these as the ID token's acr also proves MFA; requested as acr_values. */
+    readonly requiredAcr?: readonly string[];
+    readonly technicianClaim: string;
+    readonly vendorClaim?: string;
+  };
+  /** Secret reference to the AES-256-GCM key for credentials waiting to be collected. */
+  readonly credentialKey: string;
+  readonly sessionLifetimeMs: number;
+  readonly idleTimeoutMs: number;
+}
+
 export interface Config {
   /** The file it came from; relative paths inside it are resolved against its directory. */
   readonly file: string;
   /** Without `oidc`, only scoped wgt_ API tokens open the admin API. */
   readonly auth: { readonly oidc?: OidcConfig };
+  /** The vendor portal; absent = no /portal routes. */
+  readonly portal?: PortalConfig;
   readonly server: ServerConfig;
   readonly store: { readonly kind: 'sqlite'; readonly path: string };
   readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug'; readonly format: 'text' | 'json' };
@@ -188,6 +212,8 @@ export interface Config {
   readonly demo: { readonly enabled: boolean; readonly source?: string; readonly target?: string; readonly cmms: 'generic' | 'maximo'; readonly closeAfterMs: number };
   /** Where `vault:` references are read from; absent when the config has no secrets.vault block. */
   readonly secrets: { readonly vault?: VaultConfig };
+  /** Emergency access with the two-person rule; absent = break-glass is refused. */
+  readonly breakGlass?: BreakGlassConfig;
 }
 
 const SCHEMA = 'config.schema.json';
@@ -268,6 +294,15 @@ type RawConfig = {
   secrets?: { vault?: RawVault };
   demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
   auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; roles: Record<string, Role>; clockTolerance?: string } };
+  breakGlass?: { maxDuration: string; reviewDue: string; reviewSource?: string; reviewSite?: string };
+  portal?: RawPortal;
+};
+
+type RawPortal = {
+  oidc: { issuer: string; clientId: string; clientSecret: string; redirectUri: string; requiredAmr?: string[]; requiredAcr?: string[]; technicianClaim?: string; vendorClaim?: string };
+  credentialKey: string;
+  sessionLifetime?: string;
+  idleTimeout?: string;
 };
 
 type RawPoll = { incremental?: string; fullResync?: string; initialLookback?: string; staleAfter?: string; failClosed?: boolean; assets?: boolean };
@@ -399,6 +434,77 @@ function normalise(raw: RawConfig, file: string): Config {
       closeAfterMs: dur(raw.demo?.closeAfter, '20s', '/demo/closeAfter'),
     },
     auth: raw.auth?.oidc ? { oidc: oidcConfig(raw.auth.oidc, file) } : {},
+    ...(raw.breakGlass ? { breakGlass: breakGlassConfig(raw.breakGlass, sources, file) } : {}),
+    ...(raw.portal ? { portal: portalConfig(raw.portal, file) } : {}),
+  };
+}
+
+/** Issuer and redirect URI carry codes and tokens: https, or plain http on loopback only. */
+function portalConfig(raw: RawPortal, file: string): PortalConfig {
+  for (const [key, value] of [['issuer', raw.oidc.issuer], ['redirectUri', raw.oidc.redirectUri]] as const) {
+    let u: URL;
+    try {
+      u = new URL(value);
+    } catch {
+      throw new WogateError('CONFIG_INVALID', `${file}: /portal/oidc/${key}: "${value}" is not a URL`, { file });
+    }
+    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname.replace(/^\[|\]$/g, '')))) {
+      throw new WogateError('CONFIG_INVALID', `${file}: /portal/oidc/${key}: must be an https URL (plain http only on loopback), got ${value}`, { file });
+    }
+  }
+  const lifetime = parseDuration(raw.sessionLifetime ?? '8h', `${file}: /portal/sessionLifetime`);
+  if (lifetime > 12 * 3_600_000) throw new WogateError('CONFIG_INVALID', `${file}: /portal/sessionLifetime: at most 12h (got ${raw.sessionLifetime})`, { file });
+  const idle = parseDuration(raw.idleTimeout ?? '30m', `${file}: /portal/idleTimeout`);
+  if (idle > lifetime) throw new WogateError('CONFIG_INVALID', `${file}: /portal/idleTimeout: longer than the session lifetime (${raw.idleTimeout})`, { file });
+  const o = raw.oidc;
+  return {
+    oidc: {
+      issuer: o.issuer,
+      clientId: o.clientId,
+      clientSecret: o.clientSecret,
+      redirectUri: o.redirectUri,
+      requiredAmr: [...(o.requiredAmr ?? ['mfa', 'otp', 'hwk', 'swk'])],
+      ...(o.requiredAcr ? { requiredAcr: [...o.requiredAcr] } : {}),
+      technicianClaim: o.technicianClaim ?? 'sub',
+      ...(o.vendorClaim ? { vendorClaim: o.vendorClaim } : {}),
+    },
+    credentialKey: raw.credentialKey,
+    sessionLifetimeMs: lifetime,
+    idleTimeoutMs: idle,
+  };
+}
+
+export interface BreakGlassConfig {
+  /** Hard cap on a request's access window (at most 8h). */
+  readonly maxDurationMs: number;
+  /** The post-event review work order is due this long after approval (24h to 72h). */
+  readonly reviewDueMs: number;
+  /** The source (with a write API) where review work orders are opened; none = reviews are tracked in wogate only and alerted on. */
+  readonly reviewSource?: string;
+  /** The CMMS site the review order is created at (Maximo siteid). */
+  readonly reviewSite?: string;
+}
+
+function breakGlassConfig(raw: NonNullable<RawConfig['breakGlass']>, sources: readonly SourceConfig[], file: string): BreakGlassConfig {
+  const maxDurationMs = parseDuration(raw.maxDuration, `${file}: /breakGlass/maxDuration`);
+  const reviewDueMs = parseDuration(raw.reviewDue, `${file}: /breakGlass/reviewDue`);
+  if (maxDurationMs < 60_000 || maxDurationMs > BREAK_GLASS_LIMITS.maxDurationMs) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /breakGlass/maxDuration: must be 1m to 8h (got ${raw.maxDuration}); emergency access is short by design`, { file });
+  }
+  if (reviewDueMs < BREAK_GLASS_LIMITS.reviewDueMinMs || reviewDueMs > BREAK_GLASS_LIMITS.reviewDueMaxMs) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /breakGlass/reviewDue: must be 24h to 72h (got ${raw.reviewDue})`, { file });
+  }
+  // Synthetic orders are stored under this source name; a real source of that name could forge them.
+  if (sources.some((s) => s.id === BREAK_GLASS_SOURCE)) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /sources: the id "${BREAK_GLASS_SOURCE}" is reserved for break-glass orders; rename that source`, { file });
+  }
+  if (raw.reviewSource !== undefined && !sources.some((s) => s.id === raw.reviewSource && s.kind !== 'generic')) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /breakGlass/reviewSource: "${raw.reviewSource}" is not a configured source with an API (maximo, sap, maintainx)`, { file });
+  }
+  return {
+    maxDurationMs, reviewDueMs,
+    ...(raw.reviewSource !== undefined ? { reviewSource: raw.reviewSource } : {}),
+    ...(raw.reviewSite !== undefined ? { reviewSite: raw.reviewSite } : {}),
   };
 }
 

@@ -55,6 +55,10 @@ export function secretUses(config: Config): SecretUse[] {
     if (t.kind === 'http') walk(t.http.secretHeaders, `${config.file}: /targets/${i}/http/secretHeaders`);
     else if (t.kind !== 'nftables') walk(t.options, `${config.file}: /targets/${i}/${t.kind}`);
   });
+  if (config.portal) {
+    walk(config.portal.oidc.clientSecret, `${config.file}: /portal/oidc/clientSecret`);
+    walk(config.portal.credentialKey, `${config.file}: /portal/credentialKey`);
+  }
   return out;
 }
 

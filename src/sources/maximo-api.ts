@@ -5,7 +5,7 @@ import {
   assetSelect, formatMaximoDate, lowerKeys, mapMaximoAsset, mapMaximoRecord, orderKeyOf, parseMaximoDate, workOrderSelect,
   type MaximoAssetMapping, type MaximoMapping,
 } from './maximo-mapping.js';
-import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
+import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type ReviewOrderInput, type SourceApi } from './source.js';
 
 export interface MaximoApiOptions extends MaximoClientOptions {
   readonly objectStructure: string;
@@ -153,6 +153,32 @@ export class MaximoApi implements SourceApi {
     };
     if (this.o.writeBack.clientViewable !== undefined) entry.clientviewable = this.o.writeBack.clientViewable;
     await this.client.patchMember(this.o.objectStructure, restId, { worklog: [entry] }, ctx);
+  }
+
+  /**
+   * Opens a work order for a post-event review: WAPPR (Maximo's default for a new order), the
+   * title as description, the details as long description, due at targcompdate.
+   */
+  async createReview(input: ReviewOrderInput, ctx: CallContext): Promise<{ orderId: string }> {
+    const path = this.client.pathFor(this.o.objectStructure);
+    const site = input.site ?? this.o.sites[0];
+    if (site === undefined) throw new SourceError(this.o.sourceId, `POST ${path}: no site to open the review at (set breakGlass.reviewSite or the source's sites)`, false, { method: 'POST', path });
+    // eslint-disable-next-line no-control-regex -- one line, nothing invisible
+    const title = input.title.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+    const body = {
+      siteid: site,
+      description: title.length > WORKLOG_DESCRIPTION_MAX ? `${title.slice(0, WORKLOG_DESCRIPTION_MAX - 1)}…` : title,
+      description_longdescription: input.details.slice(0, WORKLOG_LONG_MAX),
+      targstartdate: formatMaximoDate(ctx.now),
+      targcompdate: formatMaximoDate(input.dueAt),
+    };
+    const created = lowerKeys(await this.client.createMember(this.o.objectStructure, body, 'wonum,siteid', ctx));
+    try {
+      return { orderId: orderKeyOf(created, this.o.mapping).id };
+    } catch (e) {
+      // Created, but the answer does not say as what: not retryable, or a second order would be opened.
+      throw this.client.invalid(undefined, 'POST', path, `the created work order came back without wonum/siteid (${e instanceof Error ? e.message : String(e)})`, false);
+    }
   }
 
   /** One order by wogate id, inside this source's scope; several matches (wonum ids across sites) are an error. */

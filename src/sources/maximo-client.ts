@@ -113,6 +113,13 @@ export class MaximoClient {
     }, ctx);
   }
 
+  /** Creates a member (POST to the collection) and returns the attributes named in `properties`. */
+  async createMember(os: string, body: unknown, properties: string, ctx: CallContext): Promise<Record<string, unknown>> {
+    const path = this.pathFor(os);
+    const res = await this.send('POST', path, [['lean', '1']], JSON.stringify(body), { 'content-type': 'application/json', properties }, ctx);
+    return this.json(res, 'POST', path);
+  }
+
   private async send(method: 'GET' | 'POST', path: string, query: [string, string][], data: string | undefined, headers: Record<string, string>, ctx: CallContext): Promise<AxiosResponse<string>> {
     // encodeURIComponent throughout: "+" in oslc.orderBy must arrive as %2B, spaces as %20.
     const qs = query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join('&');

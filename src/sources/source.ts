@@ -77,6 +77,22 @@ export interface SourceApi {
   listAssets?(ctx: CallContext): Promise<AssetRecord[]>;
   /** Adds a short note to the order's log (Maximo worklog, SAP long text, MaintainX comment). */
   writeBack(orderId: string, note: string, ctx: CallContext): Promise<void>;
+  /**
+   * Opens a new work order asking for a post-event review (of break-glass access), due at
+   * `input.dueAt`; returns its id as fetchOrder reads it. Not idempotent: the caller records the
+   * id before anything else, and retries only when the call failed.
+   */
+  createReview?(input: ReviewOrderInput, ctx: CallContext): Promise<{ readonly orderId: string }>;
+}
+
+export interface ReviewOrderInput {
+  /** One line, shown as the order's description. */
+  readonly title: string;
+  /** The whole text: who, what, when, why. */
+  readonly details: string;
+  readonly dueAt: Date;
+  /** The CMMS site to open it at, where the CMMS needs one. */
+  readonly site?: string;
 }
 
 export type { AssetRecord };

@@ -1,4 +1,5 @@
 import type { Grant, WorkOrder } from '../domain/index.js';
+import type { BreakGlassRequest } from '../domain/breakglass.js';
 
 // Dates travel as ISO strings inside JSON columns; these put them back.
 
@@ -26,4 +27,21 @@ export function grantFromJson(text: string): Grant {
     if (typeof g[k] === 'string') out[k] = new Date(g[k]);
   }
   return out as unknown as Grant;
+}
+
+export function breakGlassToJson(r: BreakGlassRequest): string {
+  return JSON.stringify(r);
+}
+
+export function breakGlassFromJson(text: string): BreakGlassRequest {
+  const r = JSON.parse(text) as Record<string, unknown> & { window?: { start: string; end: string }; review?: Record<string, unknown> };
+  const out: Record<string, unknown> = { ...r };
+  for (const k of ['createdAt', 'approvedAt', 'closedAt'] as const) if (typeof r[k] === 'string') out[k] = new Date(r[k]);
+  if (r.window) out.window = { start: new Date(r.window.start), end: new Date(r.window.end) };
+  if (r.review) {
+    const v: Record<string, unknown> = { ...r.review };
+    for (const k of ['dueAt', 'nextAttemptAt', 'overdueSince', 'doneAt'] as const) if (typeof v[k] === 'string') v[k] = new Date(v[k]);
+    out.review = v;
+  }
+  return out as unknown as BreakGlassRequest;
 }

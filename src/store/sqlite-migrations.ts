@@ -126,4 +126,57 @@ UPDATE grants SET resource_key = 'net:' || json_extract(data, '$.resource.source
 CREATE INDEX grants_resource ON grants (target_id, resource_key);
 `,
   },
+  {
+    version: 4,
+    name: 'break-glass',
+    sql: `
+-- Emergency access requests (two-person rule) and their post-event reviews; the record is JSON,
+-- the columns are what the engine looks requests up by.
+CREATE TABLE break_glass (
+  id          TEXT PRIMARY KEY,
+  state       TEXT NOT NULL CHECK (state IN ('requested','approved','closed')),
+  requester   TEXT NOT NULL,
+  review      TEXT,
+  created_at  INTEGER NOT NULL,
+  data        TEXT NOT NULL
+);
+CREATE INDEX break_glass_state ON break_glass (state);
+CREATE INDEX break_glass_review ON break_glass (review);
+`,
+  },
+  {
+    version: 5,
+    name: 'portal',
+    sql: `
+-- The vendor portal. Session ids, CSRF tokens and OIDC state are stored as SHA-256 hashes only.
+CREATE TABLE portal_logins (
+  state_hash     TEXT PRIMARY KEY,
+  data           TEXT NOT NULL,
+  expires_at     INTEGER NOT NULL
+);
+CREATE TABLE portal_sessions (
+  id_hash        TEXT PRIMARY KEY,
+  technician_id  TEXT NOT NULL,
+  vendor_id      TEXT,
+  subject        TEXT NOT NULL,
+  csrf_hash      TEXT NOT NULL,
+  created_at     INTEGER NOT NULL,
+  last_seen_at   INTEGER NOT NULL,
+  expires_at     INTEGER NOT NULL
+);
+CREATE INDEX portal_sessions_expiry ON portal_sessions (expires_at);
+-- A credential waits here, AES-256-GCM encrypted, until collected; then only the tombstone stays.
+-- One row per entry on a target (target, technician, resource), as the target keeps one live
+-- certificate per entry even when grants of several orders share it.
+CREATE TABLE portal_credentials (
+  entry_key      TEXT PRIMARY KEY,
+  grant_id       TEXT NOT NULL,
+  sealed         TEXT,
+  not_after      INTEGER NOT NULL,
+  stored_at      INTEGER NOT NULL,
+  collected_at   INTEGER,
+  collected_by   TEXT
+);
+`,
+  },
 ];

@@ -3,7 +3,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { compareRevisions, resourceKey, WogateError, type Grant, type WorkOrder } from '../domain/index.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import { grantFromJson, grantToJson, orderFromJson, orderToJson } from './codec.js';
+import { SqlitePortalStore } from './sqlite-portal.js';
+import { breakGlassFromJson, breakGlassToJson, grantFromJson, grantToJson, orderFromJson, orderToJson } from './codec.js';
+import type { BreakGlassRequest, BreakGlassState } from '../domain/breakglass.js';
 import type {
   ApiToken, AuditEntry, AuditHead, AuditRecord, Block, GrantFilter, HookEvent, JournalEntry, JournalOp,
   NewHookEvent, Store, UpsertResult,
@@ -15,6 +17,8 @@ type Row = Record<string, unknown>;
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
+  /** The vendor portal's sessions and waiting credentials, in the same file. */
+  readonly portal: SqlitePortalStore;
 
   constructor(readonly file: string) {
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o750 });
@@ -24,6 +28,7 @@ export class SqliteStore implements Store {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     if (file !== ':memory:') fs.chmodSync(file, 0o600);
+    this.portal = new SqlitePortalStore(this.db);
   }
 
   async migrate(): Promise<number> {
@@ -247,6 +252,30 @@ export class SqliteStore implements Store {
 
   async setState(key: string, value: string): Promise<void> {
     this.db.prepare('INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  async saveBreakGlass(r: BreakGlassRequest): Promise<void> {
+    this.db
+      .prepare(`INSERT INTO break_glass (id, state, requester, review, created_at, data) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET state = excluded.state, review = excluded.review, data = excluded.data`)
+      .run(r.id, r.state, r.requester, r.review?.state ?? null, r.createdAt.getTime(), breakGlassToJson(r));
+  }
+
+  async getBreakGlass(id: string): Promise<BreakGlassRequest | undefined> {
+    const r = this.db.prepare('SELECT data FROM break_glass WHERE id = ?').get(id) as Row | undefined;
+    return r ? breakGlassFromJson(String(r.data)) : undefined;
+  }
+
+  async listBreakGlass(filter: { readonly states?: readonly BreakGlassState[]; readonly reviewOpen?: boolean } = {}): Promise<BreakGlassRequest[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.states?.length) {
+      where.push(`state IN (${filter.states.map(() => '?').join(',')})`);
+      args.push(...filter.states);
+    }
+    if (filter.reviewOpen) where.push("review IN ('pending','open')");
+    const sql = `SELECT data FROM break_glass ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id`;
+    return (this.db.prepare(sql).all(...args) as Row[]).map((r) => breakGlassFromJson(String(r.data)));
   }
 
   /** For tests that tamper with the file on purpose. */

@@ -1,4 +1,6 @@
 import type { Grant, GrantState, WorkOrder } from '../domain/index.js';
+import type { PortalStore } from './portal-store.js';
+import type { BreakGlassRequest, BreakGlassState } from '../domain/breakglass.js';
 
 export interface HookEvent {
   readonly seq: number;
@@ -81,6 +83,8 @@ export interface GrantFilter {
  */
 export interface Store {
   readonly kind: string;
+  /** The vendor portal's sessions and credentials waiting to be collected. */
+  readonly portal: PortalStore;
   migrate(): Promise<number>;
   close(): Promise<void>;
 
@@ -127,4 +131,10 @@ export interface Store {
 
   getState(key: string): Promise<string | undefined>;
   setState(key: string, value: string): Promise<void>;
+
+  /** Creates or replaces a break-glass request. */
+  saveBreakGlass(request: BreakGlassRequest): Promise<void>;
+  getBreakGlass(id: string): Promise<BreakGlassRequest | undefined>;
+  /** Newest first; `states` narrows, `reviewOpen` keeps those whose review is pending or open in the CMMS. */
+  listBreakGlass(filter?: { readonly states?: readonly BreakGlassState[]; readonly reviewOpen?: boolean }): Promise<BreakGlassRequest[]>;
 }

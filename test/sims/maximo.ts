@@ -274,6 +274,7 @@ export class MaximoSim implements CmmsSimulator {
     const api = express.Router();
     api.use((req, res, next) => this.gate(req, res, next));
     api.get('/os/:os', (req, res) => this.query(req, res));
+    api.post('/os/:os', express.json({ limit: '1mb' }), (req, res) => this.create(req, res));
     api.post('/os/:os/:restid', express.json({ limit: '1mb' }), (req, res) => this.update(req, res));
     app.use(this.basePath, api);
     app.use((_req: Request, res: Response) => this.error(res, 404, 'BMXAA8727E', 'The OSLC resource was not found.'));
@@ -346,6 +347,52 @@ export class MaximoSim implements CmmsSimulator {
       return;
     }
     res.json({ member: page, href: this.href(os), responseInfo: info });
+  }
+
+  /** The lean record of an order as the API would return it (every attribute), for assertions. */
+  record(id: string): Row | undefined {
+    const wo = this.find(id);
+    return wo ? this.lean(wo, undefined) : undefined;
+  }
+
+  /** Orders created through the API (POST to the collection), by wogate id `SITE/WONUM`, oldest first. */
+  created(): string[] {
+    return [...this.byWonum.values()].filter((w) => w.specId.startsWith('created:')).map((w) => `${w.siteid}/${w.wonum}`);
+  }
+
+  /**
+   * Creating a member: POST <base>/os/<os> with the attributes; Maximo numbers the order, sets it
+   * WAPPR, answers 201 with a Location header, and with the attributes the `properties` header
+   * names in the body when one is sent.
+   */
+  private create(req: Request, res: Response): void {
+    if (String(req.params.os).toLowerCase() !== 'mxapiwodetail') return this.error(res, 404, 'BMXAA8727E', 'The OSLC resource was not found.');
+    const body = (req.body ?? {}) as Row;
+    const siteid = typeof body.siteid === 'string' ? body.siteid : '';
+    if (siteid === '') return this.error(res, 400, 'BMXAA4195E', 'A value is required for the Site field on the WORKORDER object.');
+    const parse = (v: unknown) => (typeof v === 'string' && Number.isFinite(Date.parse(v)) ? new Date(Date.parse(v)) : undefined);
+    const now = this.now();
+    const due = parse(body.targcompdate);
+    if (body.targcompdate !== undefined && !due) return this.error(res, 400, 'BMXAA4144E', 'The date in targcompdate is not valid.');
+    const wonum = String(++this.woid);
+    const wo: SimWo = {
+      specId: `created:${wonum}`, workorderid: this.woid, wonum, siteid, status: 'WAPPR',
+      spec: {
+        id: wonum, status: 'awaiting_approval', vendorId: '', technicianIds: [], assetIds: [], start: parse(body.targstartdate) ?? now, end: due ?? now,
+        type: 'corrective', site: siteid, approvers: [], ...(typeof body.description === 'string' ? { title: body.description } : {}),
+      },
+      created: now, changedate: now, statusdate: now, rowstamp: ++this.seq,
+      worklog: typeof body.description_longdescription === 'string'
+        ? [{ description: 'Long description', longdescription: body.description_longdescription, logtype: 'CLIENTNOTE', createdate: now }]
+        : [],
+    };
+    this.byWonum.set(wonum, wo);
+    res.set('location', this.href('mxapiwodetail', this.restId(siteid, wonum)));
+    if (req.get('properties')) {
+      res.status(201).json(this.lean(wo, parseSelect(req.get('properties'))));
+      return;
+    }
+    res.status(201).end();
   }
 
   private update(req: Request, res: Response): void {

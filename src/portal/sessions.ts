@@ -1,0 +1,89 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Request, Response } from 'express';
+import type { PortalSessionRecord, PortalStore } from '../store/portal-store.js';
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
+
+/** Equal hashes of two strings, in constant time whatever the inputs' lengths. */
+export function sameSecret(presented: string, expectedHash: string): boolean {
+  const a = Buffer.from(sha256(presented));
+  const b = Buffer.from(expectedHash);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function readCookie(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+export interface CookieNames {
+  readonly session: string;
+  readonly login: string;
+  /** Secure + __Host- prefix; off only when the portal runs plain HTTP on loopback (tests, local proxies). */
+  readonly secure: boolean;
+}
+
+export function cookieNames(secure: boolean): CookieNames {
+  return secure ? { session: '__Host-wogate_portal', login: '__Host-wogate_login', secure } : { session: 'wogate_portal', login: 'wogate_login', secure };
+}
+
+export function setCookie(res: Response, names: CookieNames, name: string, value: string, maxAgeSec: number): void {
+  const attrs = [`${name}=${value}`, 'Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${maxAgeSec}`];
+  if (names.secure) attrs.push('Secure');
+  res.append('set-cookie', attrs.join('; '));
+}
+
+export interface PortalSession extends PortalSessionRecord {
+  /** The synchronizer token for this session's forms (derived from the session id, stored only hashed). */
+  readonly csrf: string;
+}
+
+function csrfFor(sessionId: string): string {
+  return createHmac('sha256', sessionId).update('wogate-portal-csrf').digest('base64url');
+}
+
+/** Server-side sessions: the cookie holds 256 random bits; the store holds only their hash. */
+export class SessionManager {
+  constructor(
+    private readonly store: PortalStore,
+    readonly names: CookieNames,
+    private readonly lifetimeMs: number,
+    private readonly idleMs: number,
+  ) {}
+
+  async create(res: Response, who: { technicianId: string; vendorId?: string; subject: string }, now: Date): Promise<PortalSession> {
+    const id = randomBytes(32).toString('base64url');
+    const csrf = csrfFor(id);
+    const rec: PortalSessionRecord = {
+      idHash: sha256(id), technicianId: who.technicianId, ...(who.vendorId ? { vendorId: who.vendorId } : {}), subject: who.subject,
+      csrfHash: sha256(csrf), createdAt: now, lastSeenAt: now, expiresAt: new Date(now.getTime() + this.lifetimeMs),
+    };
+    await this.store.createSession(rec);
+    setCookie(res, this.names, this.names.session, id, Math.floor(this.lifetimeMs / 1000));
+    return { ...rec, csrf };
+  }
+
+  /** The live session named by the cookie, touched; an expired or idle one is deleted. */
+  async read(req: Request, now: Date): Promise<PortalSession | undefined> {
+    const id = readCookie(req, this.names.session);
+    if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+    const rec = await this.store.getSession(sha256(id));
+    if (!rec) return undefined;
+    if (rec.expiresAt.getTime() <= now.getTime() || now.getTime() - rec.lastSeenAt.getTime() >= this.idleMs) {
+      await this.store.deleteSession(rec.idHash);
+      return undefined;
+    }
+    await this.store.touchSession(rec.idHash, now);
+    return { ...rec, csrf: csrfFor(id) };
+  }
+
+  async destroy(res: Response, s: PortalSessionRecord | undefined): Promise<void> {
+    if (s) await this.store.deleteSession(s.idHash);
+    setCookie(res, this.names, this.names.session, '', 0);
+  }
+}

@@ -1,0 +1,82 @@
+import type Database from 'better-sqlite3';
+import type { PortalSessionRecord, PortalStore, TakenCredential } from './portal-store.js';
+
+type Row = Record<string, unknown>;
+
+/** The portal's tables (migration 5) in the daemon's SQLite file. */
+export class SqlitePortalStore implements PortalStore {
+  constructor(private readonly db: Database.Database) {}
+
+  async putLogin(stateHash: string, data: string, expiresAt: Date): Promise<void> {
+    this.db.prepare('INSERT INTO portal_logins (state_hash, data, expires_at) VALUES (?, ?, ?)').run(stateHash, data, expiresAt.getTime());
+  }
+
+  async takeLogin(stateHash: string, now: Date): Promise<string | undefined> {
+    const row = this.db.prepare('DELETE FROM portal_logins WHERE state_hash = ? RETURNING data, expires_at').get(stateHash) as Row | undefined;
+    if (!row || Number(row.expires_at) <= now.getTime()) return undefined;
+    return String(row.data);
+  }
+
+  async createSession(s: PortalSessionRecord): Promise<void> {
+    this.db
+      .prepare('INSERT INTO portal_sessions (id_hash, technician_id, vendor_id, subject, csrf_hash, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(s.idHash, s.technicianId, s.vendorId ?? null, s.subject, s.csrfHash, s.createdAt.getTime(), s.lastSeenAt.getTime(), s.expiresAt.getTime());
+  }
+
+  async getSession(idHash: string): Promise<PortalSessionRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM portal_sessions WHERE id_hash = ?').get(idHash) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      idHash: String(r.id_hash),
+      technicianId: String(r.technician_id),
+      ...(r.vendor_id === null ? {} : { vendorId: String(r.vendor_id) }),
+      subject: String(r.subject),
+      csrfHash: String(r.csrf_hash),
+      createdAt: new Date(Number(r.created_at)),
+      lastSeenAt: new Date(Number(r.last_seen_at)),
+      expiresAt: new Date(Number(r.expires_at)),
+    };
+  }
+
+  async touchSession(idHash: string, at: Date): Promise<void> {
+    this.db.prepare('UPDATE portal_sessions SET last_seen_at = ? WHERE id_hash = ?').run(at.getTime(), idHash);
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    this.db.prepare('DELETE FROM portal_sessions WHERE id_hash = ?').run(idHash);
+  }
+
+  async prune(now: Date, idleMs: number): Promise<number> {
+    const t = now.getTime();
+    return this.db.transaction(() => {
+      const a = this.db.prepare('DELETE FROM portal_sessions WHERE expires_at <= ? OR last_seen_at <= ?').run(t, t - idleMs).changes;
+      const b = this.db.prepare('DELETE FROM portal_logins WHERE expires_at <= ?').run(t).changes;
+      // Uncollected credentials of certificates that have expired are useless: forget them.
+      const c = this.db.prepare('DELETE FROM portal_credentials WHERE not_after <= ?').run(t).changes;
+      return a + b + c;
+    })();
+  }
+
+  async putCredential(entryKey: string, grantId: string, sealed: string, notAfter: Date, storedAt: Date): Promise<void> {
+    this.db
+      .prepare(`INSERT INTO portal_credentials (entry_key, grant_id, sealed, not_after, stored_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (entry_key) DO UPDATE SET grant_id = excluded.grant_id, sealed = excluded.sealed, not_after = excluded.not_after, stored_at = excluded.stored_at, collected_at = NULL, collected_by = NULL`)
+      .run(entryKey, grantId, sealed, notAfter.getTime(), storedAt.getTime());
+  }
+
+  async takeCredential(entryKey: string, by: string, at: Date): Promise<TakenCredential> {
+    return this.db.transaction((): TakenCredential => {
+      const r = this.db.prepare('SELECT sealed, collected_at FROM portal_credentials WHERE entry_key = ?').get(entryKey) as Row | undefined;
+      if (!r) return { result: 'none' };
+      if (r.sealed === null) return { result: 'collected', collectedAt: new Date(Number(r.collected_at)) };
+      this.db.prepare('UPDATE portal_credentials SET sealed = NULL, collected_at = ?, collected_by = ? WHERE entry_key = ?').run(at.getTime(), by, entryKey);
+      return { result: 'taken', sealed: String(r.sealed) };
+    }).immediate();
+  }
+
+  async credentialStatus(entryKey: string): Promise<true | Date | undefined> {
+    const r = this.db.prepare('SELECT sealed, collected_at FROM portal_credentials WHERE entry_key = ?').get(entryKey) as Row | undefined;
+    if (!r) return undefined;
+    return r.sealed === null ? new Date(Number(r.collected_at)) : true;
+  }
+}
