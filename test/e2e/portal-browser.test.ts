@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { chromium, type Browser } from 'playwright-core';
+import { demoOrder } from '../../src/demo/demo.js';
+import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
+import { skipOrFail } from '../helpers/netns.js';
+import { startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
+import { tmpDir } from '../helpers/world.js';
+
+const CHROMIUM = process.env.WOGATE_CHROMIUM ?? '/usr/bin/chromium';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// The vendor portal in a real browser: Chromium follows the real redirects to a real OpenID
+// provider and back, keeps the cookies the portal sets, submits its forms, and reports any
+// Content-Security-Policy violation on the pages.
+describe('e2e: the vendor portal in Chromium', function () {
+  this.timeout(90_000);
+  let files: string;
+  let idp: PortalOidcProvider;
+  let t: TestDaemon;
+  let url: string;
+  let browser: Browser;
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) skipOrFail(this, 'portal browser test', `${CHROMIUM} is not installed (apt-get install chromium; .ci/run does)`);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    idp = await startPortalProvider({ redirectUri: `${url}/portal/callback`, users: { 'tech-jdoe': { mfa: true }, 'tech-nomfa': { mfa: false } } });
+    files = tmpDir();
+    fs.mkdirSync(path.join(files, 'policies'));
+    fs.writeFileSync(path.join(files, 'assets.yaml'), 'assets:\n  - {id: PLC-CL2-01, class: PLC, criticality: critical, site: north-wtp, zone: process-control, endpoints: [{address: 10.20.0.10, ports: [502], protocol: tcp}]}\n');
+    fs.writeFileSync(path.join(files, 'vendors.yaml'), 'vendors:\n  - id: acme-controls\n    technicians:\n      - {id: tech-jdoe, address: 10.8.0.21}\n      - {id: tech-nomfa, address: 10.8.0.22}\n');
+    fs.writeFileSync(path.join(files, 'policies', 'plant.yaml'), 'apiVersion: wogate/v1\nkind: AccessPolicy\nmetadata: {name: plant}\nrules:\n  - id: plc-certificates\n    match: {vendors: [acme-controls], assetClasses: [PLC]}\n    require: {statuses: [approved, in_progress], minApprovals: 1, maxDuration: 12h}\n    grant:\n      - {type: certificate, target: vendor-certs}\n');
+    fs.writeFileSync(path.join(files, 'ca-passphrase'), randomBytes(16).toString('hex'), { mode: 0o600 });
+    process.env.PORTAL_BROWSER_CLIENT_SECRET = idp.clientSecret;
+    process.env.PORTAL_BROWSER_CREDENTIAL_KEY = randomBytes(32).toString('base64');
+    t = await startDaemon({
+      edit: (c) => {
+        c.server.port = port;
+        c.policies.dir = path.join(files, 'policies');
+        c.register.assets = path.join(files, 'assets.yaml');
+        c.register.vendors = path.join(files, 'vendors.yaml');
+        c.targets = [
+          c.targets[0],
+          { id: 'vendor-certs', kind: 'certificate', certificate: { issuer: 'local', local: { dir: path.join(files, 'ca'), passphrase: `file:${path.join(files, 'ca-passphrase')}`, organization: 'North WTP', caCommonName: 'North WTP vendor CA', crlUrl: 'http://127.0.0.1/pki/vendor-certs/crl' } } },
+        ];
+        c.portal = {
+          oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'env:PORTAL_BROWSER_CLIENT_SECRET', redirectUri: `${url}/portal/callback` },
+          credentialKey: 'env:PORTAL_BROWSER_CREDENTIAL_KEY',
+        };
+      },
+    });
+    const now = new Date();
+    const o = demoOrder('WO-7', 'APPR', now, now);
+    const body = { ...o, data: { workOrder: { ...o.data.workOrder, technicians: [{ id: 'tech-jdoe' }, { id: 'tech-nomfa' }], assets: [{ assetnum: 'PLC-CL2-01' }] } } };
+    expect((await t.hook(body)).status).to.equal(202);
+    await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).length === 2, 'certificate grants active', 20_000);
+    // As root (CI), Chromium's sandbox can't start; the test drives a loopback page it serves itself.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await t?.stop();
+    await idp?.close();
+    if (files) fs.rmSync(files, { recursive: true, force: true });
+    delete process.env.PORTAL_BROWSER_CLIENT_SECRET;
+    delete process.env.PORTAL_BROWSER_CREDENTIAL_KEY;
+  });
+
+  it('signs a technician in with MFA, shows their grant, and hands the certificate over once', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    idp.loginAs('tech-jdoe');
+    await page.goto(`${url}/portal/login`);
+    await page.waitForURL(`${url}/portal`);
+    const text = await page.textContent('body');
+    expect(text).to.include('PLC-CL2-01').and.include('tech-jdoe');
+    const cookies = await context.cookies(url);
+    const session = cookies.find((c) => c.name.includes('wogate_portal'));
+    expect(session, 'a session cookie').to.not.equal(undefined);
+    expect(session).to.include({ httpOnly: true, sameSite: 'Lax' });
+
+    const action = await page.getAttribute('form[action$="/credential"]', 'action');
+    const csrf = await page.getAttribute('form[action$="/credential"] input[name="csrf"]', 'value');
+    await Promise.all([page.waitForURL(/\/portal\/grants\/.+\/credential$/), page.click('button:has-text("Collect certificate")')]);
+    const passphrase = (await page.textContent('#passphrase'))?.trim() ?? '';
+    expect(passphrase.length).to.be.at.least(20);
+    const href = await page.getAttribute('a[download]', 'href');
+    expect(href).to.match(/^data:application\/x-pkcs12;base64,/);
+
+    // The same form sent again from this session (as a back button and resubmit would): gone.
+    const again = await page.request.post(`${url}${action}`, { form: { csrf: csrf ?? '' }, maxRedirects: 0 });
+    expect(again.status()).to.equal(410);
+    expect(violations, 'no CSP violations').to.deep.equal([]);
+    await context.close();
+  });
+
+  it('refuses a technician whose sign-in did not use a second factor', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    idp.loginAs('tech-nomfa');
+    const responses: number[] = [];
+    page.on('response', (r) => {
+      if (r.url().startsWith(`${url}/portal/callback`)) responses.push(r.status());
+    });
+    await page.goto(`${url}/portal/login`);
+    await until(() => responses.length > 0, 'the callback answered');
+    expect(responses[0]).to.equal(403);
+    expect(await page.textContent('body')).to.match(/second factor|MFA|multi-factor/i);
+    expect((await context.cookies(url)).some((c) => c.name.includes('wogate_portal') && !c.name.includes('login')), 'no session').to.equal(false);
+    await context.close();
+  });
+});
