@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { evaluate, isWogateError, WogateError, type ErrorCode, type Grant } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Reconciler, World } from '../engine/reconciler.js';
+import type { VendorSuspensions } from '../engine/suspensions.js';
 import type { BreakGlassService } from '../engine/breakglass.js';
 import { reviewOverdue, type BreakGlassInput } from '../domain/breakglass.js';
 import type { Logger } from '../log.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   readonly portal?: Omit<PortalDeps, 'store' | 'audit' | 'log' | 'clock' | 'loginLimiter'>;
   /** Break-glass requests (the config's breakGlass section decides whether they are allowed). */
   readonly breakGlass?: BreakGlassService;
+  /** The vendor kill switch. */
+  readonly suspensions?: VendorSuspensions;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -224,6 +227,37 @@ export function createApp(d: AppDeps): express.Express {
 
   route('GET', '/audit/verify', async (_req, res) => {
     res.json(await d.audit.verify());
+  });
+
+  const reasonOf = (req: Request): string => {
+    const body = (req.body ?? {}) as { reason?: unknown };
+    if (typeof body.reason !== 'string' || body.reason.trim().length < 3 || body.reason.length > 500) {
+      throw new WogateError('BAD_REQUEST', 'body field "reason" is required: a string of 3 to 500 characters saying why');
+    }
+    return body.reason.trim();
+  };
+  const suspensions = () => {
+    if (!d.suspensions) throw new WogateError('NOT_FOUND', 'the vendor kill switch is not available on this daemon');
+    return d.suspensions;
+  };
+  route('GET', '/vendors/suspended', async (_req, res) => {
+    res.json({ suspended: suspensions().list() });
+  });
+  route('POST', '/vendors/:id/suspend', async (req, res) => {
+    const vendorId = String(req.params.id);
+    const reason = reasonOf(req);
+    if (!d.world().register.vendors.has(vendorId)) throw new WogateError('NOT_FOUND', `no vendor "${vendorId}" in the vendor register`);
+    const suspension = await suspensions().suspend(vendorId, actorOf(req), reason);
+    // Answered after the pass, so the caller sees what the switch took away (revokes that failed keep retrying).
+    await d.reconciler.reconcile();
+    const live = await d.store.listGrants({ vendorId, states: ['pending', 'active', 'revoking'] });
+    res.json({ suspension, stillRevoking: live.length });
+  });
+  route('POST', '/vendors/:id/reinstate', async (req, res) => {
+    const vendorId = String(req.params.id);
+    await suspensions().reinstate(vendorId, actorOf(req), reasonOf(req));
+    await d.reconciler.reconcile();
+    res.json({ reinstated: vendorId });
   });
 
   const breakGlass = () => {

@@ -90,6 +90,15 @@ export const OPENAPI = {
     '/v1/break-glass/{id}/approve': {
       post: { summary: 'Approve a request (two-person rule: never the requester)', ...guarded('POST', '/v1/break-glass/:id/approve'), responses: { '200': { description: '{ request }' }, '401': error, '403': error, '404': error, '409': error } },
     },
+    '/v1/vendors/suspended': {
+      get: { summary: 'Vendors suspended by the kill switch', ...guarded('GET', '/v1/vendors/suspended'), responses: { '200': { description: '{ suspended: Suspension[] }' }, '401': error, '403': error } },
+    },
+    '/v1/vendors/{id}/suspend': {
+      post: { summary: 'Kill switch: revoke everything the vendor holds; their orders authorise nothing until reinstated', ...guarded('POST', '/v1/vendors/:id/suspend'), requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } }, responses: { '200': { description: '{ suspension, revoked }' }, '400': error, '401': error, '403': error, '404': error } },
+    },
+    '/v1/vendors/{id}/reinstate': {
+      post: { summary: 'Lift a suspension', ...guarded('POST', '/v1/vendors/:id/reinstate'), requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } }, responses: { '200': { description: '{ reinstated }' }, '400': error, '401': error, '403': error, '404': error } },
+    },
     '/v1/break-glass/{id}/close': {
       post: {
         summary: 'Withdraw a request or end its access now',

@@ -63,6 +63,9 @@ export const ROUTES: readonly RouteRule[] = [
   { method: 'POST', path: '/v1/break-glass', auth: 'bearer', minRole: 'operator', scope: 'breakglass', summary: 'request emergency access without a work order' },
   { method: 'POST', path: '/v1/break-glass/:id/approve', auth: 'bearer', minRole: 'operator', scope: 'breakglass', summary: 'approve another operator\'s break-glass request' },
   { method: 'POST', path: '/v1/break-glass/:id/close', auth: 'bearer', minRole: 'operator', scope: 'breakglass', summary: 'withdraw a request or end its access now' },
+  { method: 'GET', path: '/v1/vendors/suspended', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'vendors suspended by the kill switch' },
+  { method: 'POST', path: '/v1/vendors/:id/suspend', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'kill switch: revoke everything a vendor holds and grant them nothing until reinstated' },
+  { method: 'POST', path: '/v1/vendors/:id/reinstate', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'lift a vendor\'s suspension; their open orders authorise again' },
 ];
 
 export function bearerRoutes(): BearerRoute[] {

@@ -7,6 +7,7 @@ import { loadRegister } from '../config/register-loader.js';
 import { Intake } from '../engine/intake.js';
 import { SourcePoller } from '../engine/poller.js';
 import { WriteBack } from '../engine/writeback.js';
+import { VendorSuspensions } from '../engine/suspensions.js';
 import { Reconciler, type World } from '../engine/reconciler.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, type Metrics } from '../metrics.js';
@@ -40,6 +41,8 @@ export interface Runtime {
   readonly store: Store;
   readonly audit: AuditLog;
   readonly clock: () => Date;
+  /** The vendor kill switch, loaded from the store. */
+  readonly suspensions: VendorSuspensions;
   world(): World;
   /** Re-reads policies and the register; on any error keeps the last good ones and rethrows. */
   reloadWorld(): { warnings: string[] };
@@ -68,6 +71,8 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
   }
   let world = readWorld(config, fromSources);
   const audit = new AuditLog(store, clock);
+  const suspensions = new VendorSuspensions(store, audit, clock);
+  await suspensions.load();
   return {
     config,
     log,
@@ -75,6 +80,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
     store,
     audit,
     clock,
+    suspensions,
     warnings: world.warnings,
     world: () => world.world,
     reloadWorld() {
@@ -209,6 +215,7 @@ export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, s
     retry: rt.config.engine.retry,
     lookbackMs: rt.config.engine.lookbackMs,
     excludedSources: () => stale,
+    suspendedVendors: () => rt.suspensions.active(),
     onGrantChange: (g, change) => writeBack.record(g, change),
   });
   const intake = new Intake({ store: rt.store, sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, clock: rt.clock, random, world: () => rt.world(), onChange });

@@ -133,6 +133,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     onHookStored: drain,
     breakGlass,
     targets,
+    suspensions: rt.suspensions,
     rateLimits: config.server.rateLimits,
     trustProxy: config.server.trustProxy,
     notReady: async () => {

@@ -20,7 +20,8 @@ export type DenyCode =
   | 'NOTHING_TO_GRANT'
   | 'NO_TECHNICIANS'
   | 'NO_ASSETS'
-  | 'SOURCE_STALE';
+  | 'SOURCE_STALE'
+  | 'VENDOR_SUSPENDED';
 
 export interface RuleFailure {
   readonly rule: string;

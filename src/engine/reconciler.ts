@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  evaluate, orderKey, plan, resourceKey, type Action, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
+  evaluate, orderKey, plan, resourceKey, type Action, type Denial, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
 } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
@@ -31,6 +31,8 @@ export interface ReconcilerOptions {
   readonly onGrantChange?: (grant: Grant, change: 'provisioned' | 'updated' | 'revoked') => void;
   /** Sources that failed closed (stale): their orders authorise nothing until they recover. */
   readonly excludedSources?: () => ReadonlySet<string>;
+  /** Vendors an operator suspended (the kill switch): their orders authorise nothing. */
+  readonly suspendedVendors?: () => ReadonlyMap<string, { readonly reason: string; readonly by: string }>;
 }
 
 export interface ReconcileSummary {
@@ -62,10 +64,15 @@ export class Reconciler {
   private evaluate(orders: readonly WorkOrder[], now: Date): Evaluation {
     const { policySet, register } = this.o.world();
     const excluded = this.o.excludedSources?.() ?? new Set<string>();
-    if (excluded.size === 0) return evaluate(orders, register, policySet, now);
-    const ev = evaluate(orders.filter((o) => !excluded.has(o.source)), register, policySet, now);
-    const stale = orders.filter((o) => excluded.has(o.source)).map((o) => ({ orderKey: orderKey(o), code: 'SOURCE_STALE' as const, reason: `source ${o.source} can't be read and fails closed` }));
-    return { ...ev, denials: [...ev.denials, ...stale] };
+    const suspended = this.o.suspendedVendors?.() ?? new Map<string, { reason: string; by: string }>();
+    if (excluded.size === 0 && suspended.size === 0) return evaluate(orders, register, policySet, now);
+    const ev = evaluate(orders.filter((o) => !excluded.has(o.source) && !suspended.has(o.vendorId)), register, policySet, now);
+    const denied = orders.flatMap((o): Denial[] => {
+      const s = suspended.get(o.vendorId);
+      if (s) return [{ orderKey: orderKey(o), code: 'VENDOR_SUSPENDED' as const, reason: `vendor "${o.vendorId}" is suspended by ${s.by}: ${s.reason}` }];
+      return excluded.has(o.source) ? [{ orderKey: orderKey(o), code: 'SOURCE_STALE' as const, reason: `source ${o.source} can't be read and fails closed` }] : [];
+    });
+    return { ...ev, denials: [...ev.denials, ...denied] };
   }
 
   /**

@@ -1,0 +1,63 @@
+import type { AuditLog } from '../audit/audit.js';
+import { WogateError } from '../domain/index.js';
+import type { Store } from '../store/store.js';
+
+export interface Suspension {
+  readonly vendorId: string;
+  readonly reason: string;
+  readonly by: string;
+  readonly at: string;
+}
+
+const KEY = 'vendor-suspensions';
+
+/**
+ * The kill switch: a suspended vendor's orders authorise nothing (VENDOR_SUSPENDED) until an
+ * operator reinstates it, whatever the CMMS says, so every grant of theirs is revoked on the next
+ * pass and none comes back from a new order. Kept in the store, so a restart keeps it.
+ */
+export class VendorSuspensions {
+  private current = new Map<string, Suspension>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly audit: AuditLog,
+    private readonly clock: () => Date,
+  ) {}
+
+  async load(): Promise<void> {
+    const raw = await this.store.getState(KEY);
+    const list = raw ? (JSON.parse(raw) as Suspension[]) : [];
+    this.current = new Map(list.map((s) => [s.vendorId, s]));
+  }
+
+  /** Vendor id → why, for the evaluation. */
+  active(): ReadonlyMap<string, Suspension> {
+    return this.current;
+  }
+
+  list(): Suspension[] {
+    return [...this.current.values()];
+  }
+
+  async suspend(vendorId: string, by: string, reason: string): Promise<Suspension> {
+    const s: Suspension = { vendorId, reason, by, at: this.clock().toISOString() };
+    const next = new Map(this.current).set(vendorId, s);
+    await this.save(next);
+    await this.audit.append({ actor: by, action: 'vendor.suspended', subject: vendorId, details: { reason } });
+    return s;
+  }
+
+  async reinstate(vendorId: string, by: string, reason: string): Promise<void> {
+    if (!this.current.has(vendorId)) throw new WogateError('NOT_FOUND', `vendor "${vendorId}" is not suspended`);
+    const next = new Map(this.current);
+    next.delete(vendorId);
+    await this.save(next);
+    await this.audit.append({ actor: by, action: 'vendor.reinstated', subject: vendorId, details: { reason } });
+  }
+
+  private async save(next: Map<string, Suspension>): Promise<void> {
+    await this.store.setState(KEY, JSON.stringify([...next.values()]));
+    this.current = next;
+  }
+}

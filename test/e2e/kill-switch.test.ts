@@ -1,0 +1,59 @@
+import { expect } from 'chai';
+import { createToken } from '../../src/api/tokens.js';
+import { demoOrder } from '../../src/demo/demo.js';
+import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
+
+const order = (id: string, status: string, rev = new Date()) => demoOrder(id, status, rev, new Date());
+
+// The kill switch on a real daemon: one call takes away everything a vendor holds, new orders
+// authorise nothing for them, and it survives a restart of the reconciler's view until lifted.
+describe('e2e: the vendor kill switch', function () {
+  this.timeout(30_000);
+  let t: TestDaemon;
+  let token: string;
+  beforeEach(async () => {
+    t = await startDaemon();
+    token = (await createToken(t.daemon.runtime.store, 'ops', ['grants:read', 'grants:revoke', 'explain'], new Date())).token;
+  });
+  afterEach(async () => {
+    await t.stop();
+  });
+
+  const call = (method: string, path: string, body?: unknown) =>
+    fetch(`${t.daemon.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
+  const active = async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).length;
+
+  it('revokes everything a vendor holds, grants them nothing while suspended, and grants again once reinstated', async () => {
+    expect((await t.hook(order('WO-1', 'APPR'))).status).to.equal(202);
+    await until(async () => (await active()) === 2, 'two grants active');
+
+    const res = await call('POST', '/v1/vendors/acme-controls/suspend', { reason: 'credential theft reported by the vendor' });
+    expect(res.status).to.equal(200);
+    expect(((await res.json()) as { stillRevoking: number }).stillRevoking).to.equal(0);
+    expect(await active()).to.equal(0);
+    expect(t.gateway.open.size, 'the gateway holds nothing').to.equal(0);
+
+    expect((await t.hook(order('WO-2', 'APPR'))).status).to.equal(202);
+    await t.daemon.reconciler.reconcile();
+    expect(await active(), 'a new order for a suspended vendor grants nothing').to.equal(0);
+    const explain = (await (await call('GET', '/v1/explain')).json()) as { denials: { code: string; reason: string }[] };
+    expect(explain.denials.map((d) => d.code)).to.include('VENDOR_SUSPENDED');
+    const listed = (await (await call('GET', '/v1/vendors/suspended')).json()) as { suspended: { vendorId: string; by: string; reason: string }[] };
+    expect(listed.suspended).to.have.length(1);
+    expect(listed.suspended[0]).to.include({ vendorId: 'acme-controls', by: 'token:ops', reason: 'credential theft reported by the vendor' });
+
+    expect((await call('POST', '/v1/vendors/acme-controls/reinstate', { reason: 'new credentials issued' })).status).to.equal(200);
+    await until(async () => (await active()) === 4, 'both open orders grant again');
+    const actions = (await t.daemon.runtime.store.readAudit(0, 10_000)).map((r) => r.action);
+    expect(actions).to.include.members(['vendor.suspended', 'vendor.reinstated']);
+  });
+
+  it('refuses an unknown vendor (404), a missing reason (400) and a viewer-only token (403)', async () => {
+    expect((await call('POST', '/v1/vendors/nobody/suspend', { reason: 'typo check' })).status).to.equal(404);
+    expect((await call('POST', '/v1/vendors/acme-controls/suspend', {})).status).to.equal(400);
+    expect((await call('POST', '/v1/vendors/acme-controls/reinstate', { reason: 'not suspended' })).status).to.equal(404);
+    token = (await createToken(t.daemon.runtime.store, 'viewer', ['grants:read'], new Date())).token;
+    expect((await call('POST', '/v1/vendors/acme-controls/suspend', { reason: 'no right to do this' })).status).to.equal(403);
+    expect((await t.daemon.runtime.store.readAudit(0, 10_000)).some((r) => r.action === 'vendor.suspended')).to.equal(false);
+  });
+});
