@@ -1,7 +1,9 @@
 // What every outbound HTTP adapter (targets and CMMS sources) needs to stay safe with answers it
 // does not control: messages that never carry a query string or a credential, log excerpts a
 // hostile body cannot forge lines with, and a Retry-After that cannot park wogate for days.
-import axios from 'axios';
+import type http from 'node:http';
+import type https from 'node:https';
+import axios, { type AxiosInstance } from 'axios';
 import { WogateError } from './domain/index.js';
 
 /** A remote asking to wait longer than this is waited on for this long, no more. */
@@ -74,4 +76,25 @@ export function transportFailure(e: unknown, timedOut: boolean, timeoutMs: numbe
   if (code === 'ERR_CANCELED') return { problem: 'call aborted', tooLarge: false, details };
   if (code === 'ERR_BAD_RESPONSE' && axios.isAxiosError(e) && /maxContentLength/.test(e.message)) return { problem: `answer larger than ${limitText}`, tooLarge: true, details };
   return { problem: `network error${code ? ` ${code}` : ''}`, tooLarge: false, details };
+}
+
+/**
+ * The axios instance every outbound adapter sends through: whole answers as raw text (parsed by
+ * the caller, so an HTML error page from a proxy is told apart), no redirects followed, no
+ * environment proxy (it would see the credentials), every status returned to the caller, and a
+ * size limit. The agents decide TLS (CA bundle, minimum version) and connection reuse.
+ */
+export function safeAxios(o: { readonly timeoutMs: number; readonly maxResponseBytes: number; readonly agents: { readonly http: http.Agent; readonly https: https.Agent } }): AxiosInstance {
+  return axios.create({
+    adapter: 'http',
+    timeout: o.timeoutMs,
+    maxRedirects: 0,
+    validateStatus: () => true,
+    maxContentLength: o.maxResponseBytes,
+    responseType: 'text',
+    transformResponse: [(d: unknown) => d],
+    proxy: false,
+    httpAgent: o.agents.http,
+    httpsAgent: o.agents.https,
+  });
 }

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import axios from 'axios';
-import { pathOf, transportFailure } from '../http-safety.js';
+import { pathOf, safeAxios, transportFailure } from '../http-safety.js';
 
 export interface VaultTransportOptions {
   /** PEM bundle trusted for Vault's certificate instead of the system store. */
@@ -58,18 +58,7 @@ export function vaultTransport(o: VaultTransportOptions): VaultTransport {
     // rejectUnauthorized is spelled out: nothing in the environment or in node-vault's options reaches this agent.
     https: new https.Agent({ keepAlive: false, rejectUnauthorized: true, minVersion: 'TLSv1.2', ...(o.caPem ? { ca: o.caPem } : {}) }),
   };
-  const client = axios.create({
-    adapter: 'http',
-    timeout: o.timeoutMs,
-    maxRedirects: 0,
-    validateStatus: () => true,
-    maxContentLength: o.maxResponseBytes ?? 1024 * 1024,
-    responseType: 'text',
-    transformResponse: [(d: unknown) => d],
-    proxy: false,
-    httpAgent: agents.http,
-    httpsAgent: agents.https,
-  });
+  const client = safeAxios({ timeoutMs: o.timeoutMs, maxResponseBytes: o.maxResponseBytes ?? 1024 * 1024, agents });
 
   const send = async (req: VaultWireRequest): Promise<VaultWireResponse> => {
     const path = pathOf(req.uri);

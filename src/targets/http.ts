@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import { WogateError, type ResourceKind, type TargetRef } from '../domain/index.js';
 import {
   BAD_HEADER_CHAR,
@@ -18,7 +18,7 @@ import {
   type TemplateValue,
 } from './http-template.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
-import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, transportFailure } from '../http-safety.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, safeAxios, transportFailure } from '../http-safety.js';
 
 export interface HttpRequestSpec {
   readonly method: 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'GET';
@@ -166,20 +166,7 @@ export class HttpTarget implements Target {
       };
     }
 
-    this.client = axios.create({
-      adapter: 'http',
-      timeout: this.timeoutMs,
-      maxRedirects: 0,
-      validateStatus: () => true,
-      maxContentLength: o.maxResponseBytes ?? 1024 * 1024,
-      // Raw text in, parsed here: the answer may be HTML from a proxy, and that must be told apart.
-      responseType: 'text',
-      transformResponse: [(d: unknown) => d],
-      // An environment proxy would see the Authorization header; calls go only where baseUrl says.
-      proxy: false,
-      httpAgent: this.agents.http,
-      httpsAgent: this.agents.https,
-    });
+    this.client = safeAxios({ timeoutMs: this.timeoutMs, maxResponseBytes: o.maxResponseBytes ?? 1024 * 1024, agents: this.agents });
   }
 
   async init(): Promise<void> {}

@@ -4,8 +4,8 @@
 // messages that name the method and path but never a query string, a credential or a session token.
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
-import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, transportFailure } from '../http-safety.js';
+import type { AxiosInstance, AxiosResponse } from 'axios';
+import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, safeAxios, transportFailure } from '../http-safety.js';
 import { TargetError, type CallContext } from './target.js';
 
 export interface RestClientOptions {
@@ -71,19 +71,7 @@ export class RestClient {
       http: new http.Agent({ keepAlive: true, maxSockets: 8 }),
       https: new https.Agent({ keepAlive: true, maxSockets: 8, minVersion: 'TLSv1.2', ...(o.caPem ? { ca: o.caPem } : {}) }),
     };
-    this.client = axios.create({
-      adapter: 'http',
-      timeout: this.timeoutMs,
-      maxRedirects: 0,
-      validateStatus: () => true,
-      maxContentLength: o.maxResponseBytes ?? 4 * 1024 * 1024,
-      responseType: 'text',
-      transformResponse: [(d: unknown) => d],
-      // An environment proxy would see the credentials; calls go only where baseUrl says.
-      proxy: false,
-      httpAgent: this.agents.http,
-      httpsAgent: this.agents.https,
-    });
+    this.client = safeAxios({ timeoutMs: this.timeoutMs, maxResponseBytes: o.maxResponseBytes ?? 4 * 1024 * 1024, agents: this.agents });
   }
 
   /** Something learned at run time (a session token) that must never appear in a message either. */
