@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
@@ -7,19 +6,10 @@ import { chromium, type Browser } from 'playwright-core';
 import { demoOrder } from '../../src/demo/demo.js';
 import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
 import { skipOrFail } from '../helpers/netns.js';
-import { startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
+import { freePort, startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
 import { tmpDir } from '../helpers/world.js';
 
 const CHROMIUM = process.env.WOGATE_CHROMIUM ?? '/usr/bin/chromium';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // The vendor portal in a real browser: Chromium follows the real redirects to a real OpenID
 // provider and back, keeps the cookies the portal sets, submits its forms, and reports any

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -148,4 +149,14 @@ export class CookieJar {
     }
     throw new Error(`too many redirects from ${url}`);
   }
+}
+
+/** A free port on loopback, for a daemon whose URL must be known before it starts (the redirect URI registered at the provider). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
@@ -16,21 +15,12 @@ import { CredentialVault, credentialEntry } from '../../src/portal/vault.js';
 import type { Grant } from '../../src/domain/index.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { exampleConfig, startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
-import { CookieJar, startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
+import { CookieJar, freePort, startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
 import { tmpDir } from '../helpers/world.js';
 
 // The vendor portal against a real OpenID provider (oidc-provider) and a real daemon with a local
 // CA certificate target: sign-in by the authorization code flow with PKCE over HTTP with a cookie
 // jar, as a browser would, and every refusal the issue names.
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function order(id: string, vendor: string, technicians: string[]) {
   const now = new Date();
