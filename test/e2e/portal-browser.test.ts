@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { demoOrder } from '../../src/demo/demo.js';
 import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
-import { skipOrFail } from '../helpers/netns.js';
+import { skipOrFail } from '../helpers/skip.js';
 import { freePort, startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
 import { tmpDir } from '../helpers/world.js';
 
@@ -23,7 +23,7 @@ describe('e2e: the vendor portal in Chromium', function () {
   let browser: Browser;
 
   before(async function () {
-    if (!fs.existsSync(CHROMIUM)) skipOrFail(this, 'portal browser test', `${CHROMIUM} is not installed (apt-get install chromium; .ci/run does)`);
+    if (!fs.existsSync(CHROMIUM)) skipOrFail(this, 'portal browser test', `${CHROMIUM} is not installed`, 'This test needs Chromium: apt-get install chromium (CI does), or set WOGATE_CHROMIUM.');
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     idp = await startPortalProvider({ redirectUri: `${url}/portal/callback`, users: { 'tech-jdoe': { mfa: true }, 'tech-nomfa': { mfa: false } } });

@@ -1,11 +1,10 @@
-import { RESOURCE_KINDS, resourceKey, type TargetRef } from '../../src/domain/index.js';
+import { RESOURCE_KINDS, resourceKey, type ResourceKind, type TargetRef } from '../../src/domain/index.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from '../../src/targets/target.js';
 
 /** A readable fake: remembers what is open, can be told to fail the next calls, or to hang. */
 export class MemoryTarget implements Target {
   readonly kind = 'memory';
   readonly nativeExpiry = false;
-  readonly resourceKinds = RESOURCE_KINDS;
   readonly open = new Map<string, TargetGrant>();
   /** Which grant key holds each resource's entry (an index, so a fake with 10,000 entries stays fast). */
   private readonly byResource = new Map<string, string>();
@@ -15,7 +14,11 @@ export class MemoryTarget implements Target {
   /** Called inside provision before it records anything: lets a test crash the process mid-call. */
   beforeCall: ((op: string, g: TargetGrant) => Promise<void> | void) | undefined;
 
-  constructor(readonly id: string) {}
+  /** `resourceKinds`: what it holds; other kinds are refused as a real target would (default: every kind). */
+  constructor(
+    readonly id: string,
+    readonly resourceKinds: readonly ResourceKind[] = RESOURCE_KINDS,
+  ) {}
 
   async init(): Promise<void> {}
 
@@ -30,12 +33,14 @@ export class MemoryTarget implements Target {
 
   async provision(g: TargetGrant, ctx: CallContext): Promise<TargetRef> {
     await this.gate('provision', g, ctx);
+    this.checkKind(g);
     this.hold(g);
     return { key: g.key };
   }
 
   async update(g: TargetGrant, _ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef> {
     await this.gate('update', g, ctx);
+    this.checkKind(g);
     this.hold(g);
     return { key: g.key };
   }
@@ -47,7 +52,15 @@ export class MemoryTarget implements Target {
   }
 
   async list(): Promise<TargetEntry[]> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new TargetError(this.id, 'simulated list failure', this.failRetryable);
+    }
     return [...this.open.values()].map((g) => ({ resource: g.resource, key: g.key, ref: { key: g.key }, expiresAt: g.validUntil }));
+  }
+
+  private checkKind(g: TargetGrant): void {
+    if (!this.resourceKinds.includes(g.resource.kind)) throw new TargetError(this.id, `a ${g.resource.kind} resource can't be held here`, false);
   }
 
   /** One entry per resource, as a real system holds it: the latest grant given for it owns it. */

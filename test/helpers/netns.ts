@@ -1,5 +1,6 @@
 import { execFile, execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { promisify } from 'node:util';
+import { skipOrFail as skipOrFailNeeding } from './skip.js';
 
 const run = promisify(execFile);
 
@@ -146,19 +147,5 @@ async function probe(): Promise<Availability> {
  * there) a missing prerequisite is a failure instead, so the suite can't silently stop running.
  */
 export function skipOrFail(ctx: Mocha.Context, suite: string, why: string): never {
-  const bar = '!'.repeat(78);
-  const ci = Boolean(process.env.CI);
-  console.warn(
-    [
-      '',
-      bar,
-      `!! ${ci ? 'FAILING' : 'SKIPPING'}: ${suite}`,
-      `!! because: ${why}`,
-      '!! These tests need Linux, root, iproute2 and nftables. Run them as root (CI always does).',
-      bar,
-      '',
-    ].join('\n'),
-  );
-  if (ci) throw new Error(`${suite} cannot run under CI: ${why}`);
-  return ctx.skip();
+  return skipOrFailNeeding(ctx, suite, why, 'These tests need Linux, root, iproute2 and nftables. Run them as root (CI always does).');
 }

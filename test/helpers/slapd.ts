@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Attribute, Change, Client } from 'ldapts';
 import type { Availability } from './netns.js';
+import { skipOrFail as skipOrFailNeeding } from './skip.js';
 
 /**
  * A real OpenLDAP slapd for tests: its own temp dir, a throwaway slapd.conf (mdb backend, the
@@ -72,13 +73,7 @@ export function slapdAvailable(): Promise<Availability> {
 
 /** Skips with a banner nobody can miss; under CI (which installs slapd) a missing slapd fails instead. */
 export function skipOrFail(ctx: Mocha.Context, suite: string, why: string): never {
-  const bar = '!'.repeat(78);
-  const ci = Boolean(process.env.CI);
-  console.warn(
-    ['', bar, `!! ${ci ? 'FAILING' : 'SKIPPING'}: ${suite}`, `!! because: ${why}`, '!! These tests need OpenLDAP: apt-get install slapd ldap-utils (CI does).', bar, ''].join('\n'),
-  );
-  if (ci) throw new Error(`${suite} cannot run under CI: ${why}`);
-  return ctx.skip();
+  return skipOrFailNeeding(ctx, suite, why, 'These tests need OpenLDAP: apt-get install slapd ldap-utils (CI does).');
 }
 
 function freePort(): Promise<number> {

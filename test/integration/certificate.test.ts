@@ -55,13 +55,12 @@ targetContract('CertificateTarget with the local CA (real files)', async ({ secr
   return {
     target,
     makeGrant: (o) => certGrant('certs', o),
-    // No failNext: the local CA has no remote to fail; its write failures have their own test below.
     cleanup: async () => {
       await target.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}, { noRemote: 'the local CA writes files; "a state write that fails is retryable…" and "a revoke whose CRL write failed…" below test its failures' });
 
 targetContract('CertificateTarget with Vault PKI (simulator over HTTP)', async ({ secret }) => {
   const sim = await VaultPkiSim.start({ tokens: [secret] });

@@ -13,8 +13,18 @@ import { sampleGrant, targetContract, type FailureMode } from './target-contract
 // Every target adapter, through the same behaviour, each against the real thing it drives.
 
 targetContract('MemoryTarget (the engine tests\' fake)', async () => {
-  const target = new MemoryTarget('mem');
-  return { target, makeGrant: (o) => sampleGrant('mem', o), cleanup: async () => {} };
+  const target = new MemoryTarget('mem', ['network']);
+  return {
+    target,
+    makeGrant: (o) => sampleGrant('mem', o),
+    // Its fault switch: the next calls fail, retryable (a 5xx) or not (a 400).
+    failNext: (count, how) => {
+      target.failNext = count;
+      target.failRetryable = how !== 'bad-request';
+    },
+    failureModes: ['server-error', 'bad-request'],
+    cleanup: async () => {},
+  };
 });
 
 /**
