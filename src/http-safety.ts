@@ -91,6 +91,8 @@ export function safeAxios(o: { readonly timeoutMs: number; readonly maxResponseB
     maxRedirects: 0,
     validateStatus: () => true,
     maxContentLength: o.maxResponseBytes,
+    // What wogate sends is small; a body this large is a bug, not a request.
+    maxBodyLength: 1024 * 1024,
     responseType: 'text',
     transformResponse: [(d: unknown) => d],
     proxy: false,

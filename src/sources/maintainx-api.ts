@@ -1,12 +1,12 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import { WogateError } from '../domain/errors.js';
 import { CRITICALITIES, type Criticality } from '../domain/register.js';
 import { compareRevisions, type CanonicalStatus, type WorkOrder } from '../domain/workorder.js';
 import { isPlainObject, mapMaintainXOrder, own, toDate, toId, type MaintainXMapping } from './maintainx-mapping.js';
 import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
-import { checkHttpUrl, excerpt, parseRetryAfter, transportFailure } from '../http-safety.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, safeAxios, transportFailure } from '../http-safety.js';
 
 /** Custom field labels (asset `extraFields`) for what MaintainX assets have no native place for. */
 export interface MaintainXAssetFields {
@@ -77,20 +77,7 @@ export class MaintainXApi implements SourceApi {
       authorization: `Bearer ${o.apiKey.trim()}`,
       ...(o.organizationId === undefined ? {} : { 'x-organization-id': o.organizationId }),
     };
-    this.client = axios.create({
-      adapter: 'http',
-      timeout: o.timeoutMs,
-      maxRedirects: 0,
-      validateStatus: () => true,
-      maxContentLength: o.maxResponseBytes,
-      // Raw text in, parsed here: an HTML error page from a proxy must be told apart from JSON.
-      responseType: 'text',
-      transformResponse: [(d: unknown) => d],
-      // An environment proxy would see the Authorization header; calls go only where baseUrl says.
-      proxy: false,
-      httpAgent: this.agents.http,
-      httpsAgent: this.agents.https,
-    });
+    this.client = safeAxios({ timeoutMs: o.timeoutMs, maxResponseBytes: o.maxResponseBytes, agents: this.agents });
   }
 
   async fetchOrder(id: string, ctx: CallContext): Promise<WorkOrder | undefined> {

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import { WogateError } from '../domain/index.js';
 import { SourceError, type CallContext } from './source.js';
-import { excerpt, parseRetryAfter, transportFailure } from '../http-safety.js';
+import { excerpt, parseRetryAfter, safeAxios, transportFailure } from '../http-safety.js';
 
 export interface MaximoClientOptions {
   readonly sourceId: string;
@@ -48,21 +48,7 @@ export class MaximoClient {
     if (o.apiKey.trim() === '' || /[\r\n]/.test(o.apiKey)) throw new WogateError('CONFIG_INVALID', `${where}: apiKey is empty or not a single line (value not shown)`);
     this.origin = u.origin;
     this.basePath = u.pathname.replace(/\/+$/, '');
-    this.http = axios.create({
-      adapter: 'http',
-      timeout: o.timeoutMs,
-      maxRedirects: 0,
-      validateStatus: () => true,
-      maxContentLength: o.maxResponseBytes,
-      maxBodyLength: 1024 * 1024,
-      // Raw text in, parsed here: an HTML login page from a proxy must be told apart from JSON.
-      responseType: 'text',
-      transformResponse: [(d: unknown) => d],
-      // An environment proxy would see the API key; calls go only where baseUrl says.
-      proxy: false,
-      httpAgent: this.agents.http,
-      httpsAgent: this.agents.https,
-    });
+    this.http = safeAxios({ timeoutMs: o.timeoutMs, maxResponseBytes: o.maxResponseBytes, agents: this.agents });
   }
 
   close(): void {

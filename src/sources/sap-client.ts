@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
-import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import { WogateError } from '../domain/errors.js';
 import { SourceError, type CallContext } from './source.js';
-import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, transportFailure } from '../http-safety.js';
+import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, safeAxios, transportFailure } from '../http-safety.js';
 
 /** How wogate signs in to S/4HANA: a communication user (Basic) or OAuth 2.0 client credentials. */
 export type SapAuth =
@@ -91,21 +91,7 @@ export class SapHttp {
     }
     this.timeoutMs = o.timeoutMs ?? 15_000;
     if (!(this.timeoutMs > 0)) throw new WogateError('CONFIG_INVALID', `${where}: timeoutMs must be positive`);
-    this.client = axios.create({
-      adapter: 'http',
-      timeout: this.timeoutMs,
-      maxRedirects: 0,
-      validateStatus: () => true,
-      maxContentLength: o.maxResponseBytes ?? 8 * 1024 * 1024,
-      maxBodyLength: 1024 * 1024,
-      // Raw text in, parsed here: an HTML login or proxy page must be told apart from JSON.
-      responseType: 'text',
-      transformResponse: [(d: unknown) => d],
-      // An environment proxy would see the Authorization header; calls go only where baseUrl says.
-      proxy: false,
-      httpAgent: this.agents.http,
-      httpsAgent: this.agents.https,
-    });
+    this.client = safeAxios({ timeoutMs: this.timeoutMs, maxResponseBytes: o.maxResponseBytes ?? 8 * 1024 * 1024, agents: this.agents });
   }
 
   /** A path under baseUrl's prefix, e.g. /sap/opu/odata/sap/API_MAINTENANCEORDER/MaintenanceOrder. */
