@@ -1,6 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { evaluate, isWogateError, WogateError, type ErrorCode, type Grant } from '../domain/index.js';
-import type { AuditLog } from '../audit/audit.js';
+import { isWogateError, WogateError, type ErrorCode, type Grant } from '../domain/index.js';
+import type { ActorContext, AuditLog } from '../audit/audit.js';
+import { explain, reasonFrom, reinstateVendor, revokeGrant, suspendedVendors, suspendVendor } from './actions.js';
 import type { Reconciler, World } from '../engine/reconciler.js';
 import type { VendorSuspensions } from '../engine/suspensions.js';
 import type { BreakGlassService } from '../engine/breakglass.js';
@@ -14,9 +15,10 @@ import type { RateLimitsConfig } from '../config/config.js';
 import { adminJsonBody, createLimiters } from './limits.js';
 import { OPENAPI } from './openapi.js';
 import { OidcTokenError, OidcUnavailableError, type OidcVerifier } from './oidc.js';
-import { checkRouteTable, GUARDS, matchRoute, roleAtLeast, ruleFor, type BearerRoute, type Guarded, type Method, type Role } from './roles.js';
+import { checkRouteTable, checkStaffPages, GUARDS, matchRoute, roleAtLeast, ruleFor, type BearerRoute, type Guarded, type Method, type Role } from './roles.js';
 import { checkToken, hasScope, type TokenCheck } from './tokens.js';
 import { createPortalRouter, type PortalDeps } from '../portal/router.js';
+import { createStaffRouter, type Staff } from '../staff/index.js';
 
 export interface AppDeps {
   readonly store: Store;
@@ -45,6 +47,8 @@ export interface AppDeps {
   readonly breakGlass?: BreakGlassService;
   /** The vendor kill switch. */
   readonly suspensions?: VendorSuspensions;
+  /** The security staff's pages under /staff (config staff); absent = no staff routes. */
+  readonly staff?: Staff;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -77,6 +81,12 @@ type Authed = Request & { token?: ApiToken; principal?: Principal };
 export function actorOf(req: Request): string {
   const p = (req as Authed).principal;
   return p?.kind === 'token' ? `token:${p.token.name}` : p?.kind === 'oidc' ? `oidc:${p.sub}` : 'anonymous';
+}
+
+/** The role a signed-in person acted with (tokens have scopes, named by the token itself), for the audit record. */
+function contextOf(req: Request): ActorContext {
+  const p = (req as Authed).principal;
+  return { ...(p?.kind === 'oidc' && p.role ? { role: p.role } : {}), via: 'api' };
 }
 
 export function createApp(d: AppDeps): express.Express {
@@ -200,28 +210,13 @@ export function createApp(d: AppDeps): express.Express {
   });
 
   route('POST', '/grants/:id/revoke', async (req, res) => {
-    const body = (req.body ?? {}) as { reason?: unknown };
-    if (typeof body.reason !== 'string' || body.reason.trim().length < 3 || body.reason.length > 500) {
-      throw new WogateError('BAD_REQUEST', 'body field "reason" is required: a string of 3 to 500 characters saying why');
-    }
-    const g = await d.reconciler.revokeNow(String(req.params.id), actorOf(req), body.reason.trim());
-    if (!g) throw new WogateError('NOT_FOUND', `no grant "${String(req.params.id)}"`);
-    res.json({ grant: g });
+    res.json({ grant: await revokeGrant(d, String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)) });
   });
 
   route('GET', '/explain', async (req, res) => {
     const now = typeof req.query.at === 'string' ? new Date(req.query.at) : d.clock();
     if (Number.isNaN(now.getTime())) throw new WogateError('BAD_REQUEST', 'query "at" is not an ISO-8601 time');
-    let ev;
-    if (typeof req.query.order === 'string') {
-      const [source, ...rest] = req.query.order.split('/');
-      const order = await d.store.getOrder(source ?? '', rest.join('/'));
-      if (!order) throw new WogateError('NOT_FOUND', `no work order "${req.query.order}" (expected <source>/<id>)`);
-      const { policySet, register } = d.world();
-      ev = evaluate([order], register, policySet, now);
-    } else {
-      ev = await d.reconciler.evaluation(now);
-    }
+    const ev = await explain(d, typeof req.query.order === 'string' ? req.query.order : undefined, now);
     res.json({ at: now.toISOString(), ...ev });
   });
 
@@ -229,34 +224,16 @@ export function createApp(d: AppDeps): express.Express {
     res.json(await d.audit.verify());
   });
 
-  const reasonOf = (req: Request): string => {
-    const body = (req.body ?? {}) as { reason?: unknown };
-    if (typeof body.reason !== 'string' || body.reason.trim().length < 3 || body.reason.length > 500) {
-      throw new WogateError('BAD_REQUEST', 'body field "reason" is required: a string of 3 to 500 characters saying why');
-    }
-    return body.reason.trim();
-  };
-  const suspensions = () => {
-    if (!d.suspensions) throw new WogateError('NOT_FOUND', 'the vendor kill switch is not available on this daemon');
-    return d.suspensions;
-  };
   route('GET', '/vendors/suspended', async (_req, res) => {
-    res.json({ suspended: suspensions().list() });
+    res.json({ suspended: suspendedVendors(d) });
   });
   route('POST', '/vendors/:id/suspend', async (req, res) => {
-    const vendorId = String(req.params.id);
-    const reason = reasonOf(req);
-    if (!d.world().register.vendors.has(vendorId)) throw new WogateError('NOT_FOUND', `no vendor "${vendorId}" in the vendor register`);
-    const suspension = await suspensions().suspend(vendorId, actorOf(req), reason);
     // Answered after the pass, so the caller sees what the switch took away (revokes that failed keep retrying).
-    await d.reconciler.reconcile();
-    const live = await d.store.listGrants({ vendorId, states: ['pending', 'active', 'revoking'] });
-    res.json({ suspension, stillRevoking: live.length });
+    res.json(await suspendVendor(d, String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)));
   });
   route('POST', '/vendors/:id/reinstate', async (req, res) => {
     const vendorId = String(req.params.id);
-    await suspensions().reinstate(vendorId, actorOf(req), reasonOf(req));
-    await d.reconciler.reconcile();
+    await reinstateVendor(d, vendorId, actorOf(req), reasonFrom(req.body), contextOf(req));
     res.json({ reinstated: vendorId });
   });
 
@@ -270,22 +247,23 @@ export function createApp(d: AppDeps): express.Express {
     res.json({ requests: requests.map((r) => ({ ...r, reviewOverdue: reviewOverdue(r, now) })) });
   });
   route('POST', '/break-glass', async (req, res) => {
-    const r = await breakGlass().request((req.body ?? {}) as BreakGlassInput, actorOf(req));
+    const r = await breakGlass().request((req.body ?? {}) as BreakGlassInput, actorOf(req), contextOf(req));
     res.status(201).json({ request: r });
   });
   route('POST', '/break-glass/:id/approve', async (req, res) => {
-    res.json({ request: await breakGlass().approve(String(req.params.id), actorOf(req)) });
+    res.json({ request: await breakGlass().approve(String(req.params.id), actorOf(req), contextOf(req)) });
   });
   route('POST', '/break-glass/:id/close', async (req, res) => {
-    const body = (req.body ?? {}) as { reason?: unknown };
-    if (typeof body.reason !== 'string' || body.reason.trim().length < 3 || body.reason.length > 500) {
-      throw new WogateError('BAD_REQUEST', 'body field "reason" is required: a string of 3 to 500 characters saying why');
-    }
-    res.json({ request: await breakGlass().close(String(req.params.id), actorOf(req), body.reason.trim()) });
+    res.json({ request: await breakGlass().close(String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)) });
   });
 
   app.use('/v1', v1);
   if (d.portal) app.use('/portal', createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
+  if (d.staff) {
+    const staff = createStaffRouter({ ...d.staff, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, reconciler: d.reconciler, world: d.world, ...(d.suspensions ? { suspensions: d.suspensions } : {}) });
+    checkStaffPages(staff);
+    app.use('/staff', staff);
+  }
   checkRouteTable([{ prefix: '', router: app.router }, { prefix: '/v1', router: v1 }]);
 
   app.use((_req, _res, next) => next(new WogateError('NOT_FOUND', 'no such route')));

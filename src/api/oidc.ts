@@ -174,17 +174,10 @@ export class OidcVerifier {
     } catch (e) {
       throw this.refusal(e);
     }
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 255 || hasControlChars(payload.sub)) {
+    if (!printableSubject(payload.sub)) {
       throw new OidcTokenError('invalid_claim', 'token "sub" claim must be 1 to 255 printable characters');
     }
-    return { sub: payload.sub, role: this.roleOf(payload) };
-  }
-
-  private roleOf(payload: JWTPayload): Role | undefined {
-    const raw = claimAt(payload, this.o.roleClaim);
-    const values = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw.filter((v): v is string => typeof v === 'string') : [];
-    const mapped = values.map((v) => (Object.hasOwn(this.o.roles, v) ? this.o.roles[v] : undefined)).filter(isRole);
-    return highestRole(mapped);
+    return { sub: payload.sub, role: roleFromClaims(payload, this.o) };
   }
 
   private refusal(e: unknown): Error {
@@ -204,6 +197,19 @@ export class OidcVerifier {
     const why = e instanceof errors.JWKSTimeout ? 'timed out' : e instanceof Error ? e.message : String(e);
     return new OidcUnavailableError(`the issuer's signing keys could not be read: ${why}`);
   }
+}
+
+/** The highest wogate role the claim's values map to (a string or an array of strings); undefined for none. */
+export function roleFromClaims(payload: Readonly<Record<string, unknown>>, o: Pick<OidcOptions, 'roleClaim' | 'roles'>): Role | undefined {
+  const raw = claimAt(payload, o.roleClaim);
+  const values = typeof raw === 'string' ? [raw] : Array.isArray(raw) ? raw.filter((v): v is string => typeof v === 'string') : [];
+  const mapped = values.map((v) => (Object.hasOwn(o.roles, v) ? o.roles[v] : undefined)).filter(isRole);
+  return highestRole(mapped);
+}
+
+/** Whether `sub` can stand in audit actors and log lines: 1 to 255 characters, none of them control characters. */
+export function printableSubject(sub: unknown): sub is string {
+  return typeof sub === 'string' && sub.length > 0 && sub.length <= 255 && !hasControlChars(sub);
 }
 
 // The subject becomes part of audit actors and log lines: no line breaks or escapes smuggled in.

@@ -118,3 +118,57 @@ export function checkRouteTable(routers: readonly { prefix: string; router: Pick
   const missing = ROUTES.filter((r) => !seen.has(r));
   if (missing.length) throw new WogateError('INTERNAL', `route table entries without a route: ${missing.map((r) => `${r.method} ${r.path}`).join(', ')}`);
 }
+
+/**
+ * A staff page that shows or changes something: it needs a signed-in staff session whose role is
+ * at least that of the admin API route doing the same thing (`api`), so the pages can never allow
+ * more than the API. Sign-in, sign-out and the static files are the only other /staff routes.
+ */
+export interface StaffPage {
+  readonly method: 'GET' | 'POST';
+  /** Express path syntax, including the /staff prefix. */
+  readonly path: string;
+  readonly api: BearerRoute;
+  readonly summary: string;
+}
+
+function apiRule(method: Method, path: string): BearerRoute {
+  const rule = ruleFor(method, path);
+  if (rule.auth !== 'bearer') throw new WogateError('INTERNAL', `${method} ${path} is not a bearer route`);
+  return rule;
+}
+
+export const STAFF_PAGES: readonly StaffPage[] = [
+  { method: 'GET', path: '/staff', api: apiRule('GET', '/v1/grants'), summary: 'live grants with countdowns' },
+  { method: 'GET', path: '/staff/grants/:id', api: apiRule('GET', '/v1/grants/:id'), summary: 'one grant, with the revoke form' },
+  { method: 'POST', path: '/staff/grants/:id/revoke', api: apiRule('POST', '/v1/grants/:id/revoke'), summary: 'revoke a grant now' },
+  { method: 'GET', path: '/staff/vendors', api: apiRule('GET', '/v1/vendors/suspended'), summary: 'vendors, their live grants and the kill switch' },
+  { method: 'POST', path: '/staff/vendors/:id/suspend', api: apiRule('POST', '/v1/vendors/:id/suspend'), summary: 'kill switch: suspend a vendor' },
+  { method: 'POST', path: '/staff/vendors/:id/reinstate', api: apiRule('POST', '/v1/vendors/:id/reinstate'), summary: 'lift a vendor\'s suspension' },
+  { method: 'GET', path: '/staff/explain', api: apiRule('GET', '/v1/explain'), summary: 'why a work order gives (or does not give) access' },
+];
+
+/** The /staff routes that need no role: signing in and out, and the pages' stylesheet and script. */
+export const STAFF_PUBLIC: readonly string[] = ['GET /staff/login', 'GET /staff/callback', 'POST /staff/logout', 'GET /staff/static/staff.css', 'GET /staff/static/staff.js'];
+
+export type StaffGuarded = { [GUARDS]?: StaffPage };
+
+/** Start-up check for the staff router (mounted at /staff): every route is a guarded page or a public one, and every page exists. */
+export function checkStaffPages(router: Pick<Router, 'stack'>): void {
+  const seen = new Set<StaffPage>();
+  for (const layer of router.stack as unknown as { route?: { path: unknown; methods: Record<string, boolean>; stack: { handle: StaffGuarded }[] } }[]) {
+    const r = layer.route;
+    if (!r || typeof r.path !== 'string') continue;
+    const path = `/staff${r.path === '/' ? '' : r.path}`;
+    for (const m of Object.keys(r.methods)) {
+      const key = `${m.toUpperCase()} ${path}`;
+      if (STAFF_PUBLIC.includes(key)) continue;
+      const page = STAFF_PAGES.find((p) => `${p.method} ${p.path}` === key);
+      if (!page) throw new WogateError('INTERNAL', `${key} is not in the staff page table (src/api/roles.ts): every staff page must declare who may use it`);
+      if (!r.stack.some((s) => s.handle[GUARDS] === page)) throw new WogateError('INTERNAL', `${key} is not guarded by its staff page entry`);
+      seen.add(page);
+    }
+  }
+  const missing = STAFF_PAGES.filter((p) => !seen.has(p));
+  if (missing.length) throw new WogateError('INTERNAL', `staff page entries without a route: ${missing.map((p) => `${p.method} ${p.path}`).join(', ')}`);
+}

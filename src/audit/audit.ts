@@ -67,6 +67,16 @@ export class AuditLog {
   }
 }
 
+/**
+ * Who acted, beyond the actor id: the role a person held (`oidc:<sub>` actors) and where the
+ * request came from. Merged into the audit record's details of operator actions.
+ */
+export interface ActorContext {
+  readonly role?: string;
+  /** `api` (admin API) or `staff` (the staff pages). */
+  readonly via?: 'api' | 'staff';
+}
+
 export type VerifyResult = { ok: true; count: number } | { ok: false; seq: number; problem: string };
 
 function broken(seq: number, problem: string): VerifyResult {

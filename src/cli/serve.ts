@@ -15,6 +15,7 @@ import type { Target } from '../targets/target.js';
 import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, type Runtime } from './runtime.js';
 import { loadServerTls, type ServerTls } from './tls.js';
 import { openPortal, type Portal } from '../portal/index.js';
+import { openStaff, type Staff } from '../staff/index.js';
 
 /** Request line plus headers; Node answers 431 beyond it. Room for a large OIDC bearer token. */
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -76,8 +77,10 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const sources = buildSources(effective, env, secrets.vault);
   // The portal's secrets are resolved before any target runs: a certificate issued with nowhere to put its key would be wasted.
   let portal: Portal | undefined;
+  let staff: Staff | undefined;
   try {
     portal = openPortal(effective, rt.store, rt.clock, env, secrets.vault);
+    staff = openStaff(effective, rt.store, env, secrets.vault);
   } catch (e) {
     await secrets.close().catch(() => undefined);
     await rt.store.close();
@@ -122,6 +125,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const app = createApp({
     ...(oidc ? { oidc } : {}),
     ...(portal ? { portal: { config: portal.config, oidc: portal.oidc, sessions: portal.sessions, vault: portal.vault } } : {}),
+    ...(staff ? { staff } : {}),
     store: rt.store,
     sources,
     reconciler,
@@ -180,7 +184,10 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   // always either too old to verify or still remembered.
   const prune = setInterval(() => {
     rt.store.pruneHookEvents(new Date(rt.clock().getTime() - 86_400_000)).catch((e: unknown) => log.warn('pruning old webhook deliveries failed', { error: String(e) }));
-    if (portal) rt.store.portal.prune(rt.clock(), portal.config.idleTimeoutMs).catch((e: unknown) => log.warn('pruning portal sessions failed', { error: String(e) }));
+    if (portal || staff) {
+      const idle = { portalMs: portal?.config.idleTimeoutMs ?? 0, staffMs: staff?.config.idleTimeoutMs ?? 0 };
+      rt.store.portal.prune(rt.clock(), idle).catch((e: unknown) => log.warn('pruning portal and staff sessions failed', { error: String(e) }));
+    }
   }, 3_600_000);
   prune.unref();
 

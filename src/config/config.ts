@@ -5,6 +5,8 @@ import cron from 'node-cron';
 import { parseDuration, WogateError, type CanonicalStatus, type OrderType, type ResourceKind } from '../domain/index.js';
 import type { Role } from '../api/roles.js';
 import type { FieldMapping } from '../sources/mapping.js';
+import { maintainxReviewProblem } from '../sources/maintainx.js';
+import { sapReviewProblem } from '../sources/sap-schema.js';
 import { parseYaml, parseYamlText, validateWith } from './schema.js';
 import { BREAK_GLASS_LIMITS, BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
 import { parseVaultRef, SECRET_REF } from '../secrets/reference.js';
@@ -188,6 +190,29 @@ export interface PortalConfig {
   readonly idleTimeoutMs: number;
 }
 
+/**
+ * The security staff's pages (docs/staff.md). They sign in at the provider of `auth.oidc` with
+ * their own client; their role comes from auth.oidc's role claim and mapping, read from the ID token.
+ */
+export interface StaffConfig {
+  readonly oidc: {
+    /** auth.oidc's issuer. */
+    readonly issuer: string;
+    readonly clientId: string;
+    /** Secret reference. */
+    readonly clientSecret: string;
+    readonly redirectUri: string;
+    readonly requiredAmr: readonly string[];
+    readonly requiredAcr?: readonly string[];
+    /** Scopes requested beyond openid (e.g. the one that puts group claims in the ID token). */
+    readonly scopes: readonly string[];
+  };
+  readonly roleClaim: string;
+  readonly roles: Readonly<Record<string, Role>>;
+  readonly sessionLifetimeMs: number;
+  readonly idleTimeoutMs: number;
+}
+
 export interface Config {
   /** The file it came from; relative paths inside it are resolved against its directory. */
   readonly file: string;
@@ -195,6 +220,8 @@ export interface Config {
   readonly auth: { readonly oidc?: OidcConfig };
   /** The vendor portal; absent = no /portal routes. */
   readonly portal?: PortalConfig;
+  /** The security staff's pages; absent = no /staff routes. */
+  readonly staff?: StaffConfig;
   readonly server: ServerConfig;
   readonly store: { readonly kind: 'sqlite'; readonly path: string };
   readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug'; readonly format: 'text' | 'json' };
@@ -296,6 +323,13 @@ type RawConfig = {
   auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; roles: Record<string, Role>; clockTolerance?: string } };
   breakGlass?: { maxDuration: string; reviewDue: string; reviewSource?: string; reviewSite?: string };
   portal?: RawPortal;
+  staff?: RawStaff;
+};
+
+type RawStaff = {
+  oidc: { clientId: string; clientSecret: string; redirectUri: string; requiredAmr?: string[]; requiredAcr?: string[]; scopes?: string[] };
+  sessionLifetime?: string;
+  idleTimeout?: string;
 };
 
 type RawPortal = {
@@ -436,26 +470,38 @@ function normalise(raw: RawConfig, file: string): Config {
     auth: raw.auth?.oidc ? { oidc: oidcConfig(raw.auth.oidc, file) } : {},
     ...(raw.breakGlass ? { breakGlass: breakGlassConfig(raw.breakGlass, sources, file) } : {}),
     ...(raw.portal ? { portal: portalConfig(raw.portal, file) } : {}),
+    ...(raw.staff ? { staff: staffConfig(raw.staff, raw.auth?.oidc, file) } : {}),
   };
 }
 
-/** Issuer and redirect URI carry codes and tokens: https, or plain http on loopback only. */
-function portalConfig(raw: RawPortal, file: string): PortalConfig {
-  for (const [key, value] of [['issuer', raw.oidc.issuer], ['redirectUri', raw.oidc.redirectUri]] as const) {
-    let u: URL;
-    try {
-      u = new URL(value);
-    } catch {
-      throw new WogateError('CONFIG_INVALID', `${file}: /portal/oidc/${key}: "${value}" is not a URL`, { file });
-    }
-    if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname.replace(/^\[|\]$/g, '')))) {
-      throw new WogateError('CONFIG_INVALID', `${file}: /portal/oidc/${key}: must be an https URL (plain http only on loopback), got ${value}`, { file });
-    }
+/** Issuers and redirect URIs carry codes and tokens: https, or plain http on loopback only. */
+function checkFlowUrl(value: string, pointer: string, file: string): void {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    throw new WogateError('CONFIG_INVALID', `${file}: ${pointer}: "${value}" is not a URL`, { file });
   }
-  const lifetime = parseDuration(raw.sessionLifetime ?? '8h', `${file}: /portal/sessionLifetime`);
-  if (lifetime > 12 * 3_600_000) throw new WogateError('CONFIG_INVALID', `${file}: /portal/sessionLifetime: at most 12h (got ${raw.sessionLifetime})`, { file });
-  const idle = parseDuration(raw.idleTimeout ?? '30m', `${file}: /portal/idleTimeout`);
-  if (idle > lifetime) throw new WogateError('CONFIG_INVALID', `${file}: /portal/idleTimeout: longer than the session lifetime (${raw.idleTimeout})`, { file });
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && isLoopbackHost(u.hostname.replace(/^\[|\]$/g, '')))) {
+    throw new WogateError('CONFIG_INVALID', `${file}: ${pointer}: must be an https URL (plain http only on loopback), got ${value}`, { file });
+  }
+}
+
+/** Session lifetime (default 8h, at most 12h) and idle timeout (no longer than the lifetime) of signed-in pages. */
+function sessionTimes(raw: { sessionLifetime?: string; idleTimeout?: string }, idleDefault: string, section: string, file: string): { sessionLifetimeMs: number; idleTimeoutMs: number } {
+  const lifetime = parseDuration(raw.sessionLifetime ?? '8h', `${file}: /${section}/sessionLifetime`);
+  if (lifetime > 12 * 3_600_000) throw new WogateError('CONFIG_INVALID', `${file}: /${section}/sessionLifetime: at most 12h (got ${raw.sessionLifetime})`, { file });
+  const idle = parseDuration(raw.idleTimeout ?? idleDefault, `${file}: /${section}/idleTimeout`);
+  if (idle > lifetime) throw new WogateError('CONFIG_INVALID', `${file}: /${section}/idleTimeout: longer than the session lifetime (${raw.idleTimeout})`, { file });
+  return { sessionLifetimeMs: lifetime, idleTimeoutMs: idle };
+}
+
+const DEFAULT_MFA_AMR = ['mfa', 'otp', 'hwk', 'swk'];
+
+function portalConfig(raw: RawPortal, file: string): PortalConfig {
+  checkFlowUrl(raw.oidc.issuer, '/portal/oidc/issuer', file);
+  checkFlowUrl(raw.oidc.redirectUri, '/portal/oidc/redirectUri', file);
+  const times = sessionTimes(raw, '30m', 'portal', file);
   const o = raw.oidc;
   return {
     oidc: {
@@ -463,14 +509,34 @@ function portalConfig(raw: RawPortal, file: string): PortalConfig {
       clientId: o.clientId,
       clientSecret: o.clientSecret,
       redirectUri: o.redirectUri,
-      requiredAmr: [...(o.requiredAmr ?? ['mfa', 'otp', 'hwk', 'swk'])],
+      requiredAmr: [...(o.requiredAmr ?? DEFAULT_MFA_AMR)],
       ...(o.requiredAcr ? { requiredAcr: [...o.requiredAcr] } : {}),
       technicianClaim: o.technicianClaim ?? 'sub',
       ...(o.vendorClaim ? { vendorClaim: o.vendorClaim } : {}),
     },
     credentialKey: raw.credentialKey,
-    sessionLifetimeMs: lifetime,
-    idleTimeoutMs: idle,
+    ...times,
+  };
+}
+
+/** Staff sign in at auth.oidc's provider and get auth.oidc's roles: without it there is nobody to map. */
+function staffConfig(raw: RawStaff, auth: NonNullable<RawConfig['auth']>['oidc'], file: string): StaffConfig {
+  if (!auth) throw new WogateError('CONFIG_INVALID', `${file}: /staff: needs /auth/oidc, the provider and role mapping staff sign in with`, { file });
+  checkFlowUrl(raw.oidc.redirectUri, '/staff/oidc/redirectUri', file);
+  const o = raw.oidc;
+  return {
+    oidc: {
+      issuer: auth.issuer,
+      clientId: o.clientId,
+      clientSecret: o.clientSecret,
+      redirectUri: o.redirectUri,
+      requiredAmr: [...(o.requiredAmr ?? DEFAULT_MFA_AMR)],
+      ...(o.requiredAcr ? { requiredAcr: [...o.requiredAcr] } : {}),
+      scopes: [...(o.scopes ?? [])],
+    },
+    roleClaim: auth.roleClaim ?? 'wogate_roles',
+    roles: { ...auth.roles },
+    ...sessionTimes(raw, '15m', 'staff', file),
   };
 }
 
@@ -501,6 +567,12 @@ function breakGlassConfig(raw: NonNullable<RawConfig['breakGlass']>, sources: re
   if (raw.reviewSource !== undefined && !sources.some((s) => s.id === raw.reviewSource && s.kind !== 'generic')) {
     throw new WogateError('CONFIG_INVALID', `${file}: /breakGlass/reviewSource: "${raw.reviewSource}" is not a configured source with an API (maximo, sap, maintainx)`, { file });
   }
+  // What each CMMS needs to open review orders is checked now, not at the first emergency.
+  const at = sources.findIndex((s) => s.id === raw.reviewSource);
+  const review = sources[at];
+  const problem = review?.kind === 'sap' ? sapReviewProblem(review.options, raw.reviewSite, `/sources/${at}/sap`)
+    : review?.kind === 'maintainx' ? maintainxReviewProblem(raw.reviewSite) : undefined;
+  if (problem !== undefined) throw new WogateError('CONFIG_INVALID', `${file}: ${problem}`, { file });
   return {
     maxDurationMs, reviewDueMs,
     ...(raw.reviewSource !== undefined ? { reviewSource: raw.reviewSource } : {}),

@@ -4,7 +4,7 @@ import {
   type BreakGlassInput, type BreakGlassPolicy, type BreakGlassRequest, type BreakGlassReview,
 } from '../domain/breakglass.js';
 import { isWogateError, orderKey, WogateError } from '../domain/index.js';
-import type { AuditLog } from '../audit/audit.js';
+import type { ActorContext, AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Source } from '../sources/source.js';
@@ -80,30 +80,31 @@ export class BreakGlassService {
     return r;
   }
 
-  async request(input: BreakGlassInput, actor: string): Promise<BreakGlassRequest> {
+  /** `context` (the actor's role, where the request came from) goes into every audit record of the step. */
+  async request(input: BreakGlassInput, actor: string, context: ActorContext = {}): Promise<BreakGlassRequest> {
     const now = this.o.clock();
     const id = this.o.newId?.() ?? `bg-${randomUUID()}`;
     let r: BreakGlassRequest;
     try {
       r = newBreakGlassRequest(input, actor, this.o.policy, this.o.world().register, id, now);
     } catch (e) {
-      await this.refused(actor, 'request', 'new', e);
+      await this.refused(actor, 'request', 'new', e, context);
       throw e;
     }
     await this.o.store.saveBreakGlass(r);
     this.o.log.warn('BREAK-GLASS requested', { id: r.id, requester: actor, vendor: r.vendorId, assets: r.assetIds });
-    await this.o.audit.append({ actor, action: 'breakglass.requested', subject: r.id, details: describe(r) });
+    await this.o.audit.append({ actor, action: 'breakglass.requested', subject: r.id, details: { ...describe(r), ...context } });
     return r;
   }
 
-  async approve(id: string, actor: string): Promise<BreakGlassRequest> {
+  async approve(id: string, actor: string, context: ActorContext = {}): Promise<BreakGlassRequest> {
     const approved = await this.serial(async () => {
       const r = await this.get(id);
       let next: BreakGlassRequest;
       try {
         next = approveBreakGlass(r, actor, this.o.policy, this.o.clock());
       } catch (e) {
-        await this.refused(actor, 'approve', id, e);
+        await this.refused(actor, 'approve', id, e, context);
         throw e;
       }
       const order = breakGlassOrder(next) as NonNullable<ReturnType<typeof breakGlassOrder>>;
@@ -112,7 +113,7 @@ export class BreakGlassService {
       await this.o.store.saveBreakGlass(next);
       await this.o.audit.append({
         actor, action: 'breakglass.approved', subject: id,
-        details: { ...describe(next), order: orderKey(order), capped: next.requestedDurationMs > (this.o.policy?.maxDurationMs ?? 0), reviewDueAt: next.review?.dueAt.toISOString() },
+        details: { ...describe(next), ...context, order: orderKey(order), capped: next.requestedDurationMs > (this.o.policy?.maxDurationMs ?? 0), reviewDueAt: next.review?.dueAt.toISOString() },
       });
       this.o.log.warn('BREAK-GLASS approved: emergency access opens now', { id, requester: next.requester, approver: actor, until: next.window?.end.toISOString() });
       this.o.trigger([orderKey(order)]);
@@ -123,17 +124,17 @@ export class BreakGlassService {
     return approved;
   }
 
-  async close(id: string, actor: string, reason: string): Promise<BreakGlassRequest> {
+  async close(id: string, actor: string, reason: string, context: ActorContext = {}): Promise<BreakGlassRequest> {
     return this.serial(async () => {
       const r = await this.get(id);
       let next: BreakGlassRequest;
       try {
         next = closeBreakGlass(r, actor, reason, this.o.clock());
       } catch (e) {
-        await this.refused(actor, 'close', id, e);
+        await this.refused(actor, 'close', id, e, context);
         throw e;
       }
-      return this.finish(r, next, actor);
+      return this.finish(r, next, actor, context);
     });
   }
 
@@ -184,13 +185,13 @@ export class BreakGlassService {
   }
 
   /** Stores the closed request and its closed order, and has the engine take the access away. */
-  private async finish(before: BreakGlassRequest, next: BreakGlassRequest, actor: string): Promise<BreakGlassRequest> {
+  private async finish(before: BreakGlassRequest, next: BreakGlassRequest, actor: string, context: ActorContext = {}): Promise<BreakGlassRequest> {
     clearTimeout(this.caps.get(next.id));
     this.caps.delete(next.id);
     const order = before.state === 'approved' ? breakGlassOrder(next) : undefined;
     if (order) await this.o.store.upsertOrder(order, this.o.clock());
     await this.o.store.saveBreakGlass(next);
-    await this.o.audit.append({ actor, action: 'breakglass.closed', subject: next.id, details: { was: before.state, reason: next.closeReason, ...(order ? { order: orderKey(order) } : {}) } });
+    await this.o.audit.append({ actor, action: 'breakglass.closed', subject: next.id, details: { was: before.state, reason: next.closeReason, ...context, ...(order ? { order: orderKey(order) } : {}) } });
     this.o.log.warn('BREAK-GLASS closed', { id: next.id, by: actor, reason: next.closeReason, was: before.state });
     if (order) this.o.trigger([orderKey(order)]);
     return next;
@@ -288,9 +289,9 @@ export class BreakGlassService {
     });
   }
 
-  private async refused(actor: string, step: string, id: string, e: unknown): Promise<void> {
+  private async refused(actor: string, step: string, id: string, e: unknown, context: ActorContext): Promise<void> {
     if (!isWogateError(e)) return;
-    await this.o.audit.append({ actor, action: 'breakglass.refused', subject: id, details: { step, code: e.code, message: e.message } });
+    await this.o.audit.append({ actor, action: 'breakglass.refused', subject: id, details: { step, ...context, code: e.code, message: e.message } });
   }
 
   private serial<T>(f: () => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@ import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
-import type { CallContext, Target, TargetEntry } from '../targets/target.js';
+import { entryId, type CallContext, type Target, type TargetEntry } from '../targets/target.js';
 
 /**
  * What a target needs so drift removal can undo something wogate never granted. Not part of
@@ -72,9 +72,10 @@ export function refId(ref: TargetRef): string {
  * Whether a listed entry is the one made for this grant: by resource when the target reads it
  * back (grants of several orders can share one entry), else by grant key, else by stored ref.
  */
-export function entryMatches(entry: TargetEntry, grant: { readonly key: string; readonly targetRef?: TargetRef | undefined; readonly resource?: Resource }): boolean {
-  if (entry.resource !== undefined && grant.resource !== undefined) return resourceKey(entry.resource) === resourceKey(grant.resource);
-  if (entry.key !== undefined) return entry.key === grant.key;
+export function entryMatches(entry: TargetEntry, grant: { readonly key: string; readonly targetId: string; readonly targetRef?: TargetRef | undefined; readonly resource: Resource }): boolean {
+  if (entry.resource !== undefined) return resourceKey(entry.resource) === resourceKey(grant.resource);
+  // A key the target reads back: the entry id wogate named the entry with (the http target's {{entry.id}}), or a grant key.
+  if (entry.key !== undefined) return entry.key === entryId(grant.targetId, grant.resource) || entry.key === grant.key;
   return grant.targetRef !== undefined && refId(grant.targetRef) === refId(entry.ref);
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   evaluate, orderKey, plan, resourceKey, type Action, type Denial, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
 } from '../domain/index.js';
-import type { AuditLog } from '../audit/audit.js';
+import type { ActorContext, AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { JournalOp, Store } from '../store/store.js';
@@ -59,6 +59,11 @@ export class Reconciler {
 
   async evaluation(now: Date): Promise<Evaluation> {
     return this.evaluate(await this.o.store.listOrders(new Date(now.getTime() - this.o.lookbackMs)), now);
+  }
+
+  /** The decision for these orders as the engine makes it, suspended vendors and stale sources included (explain). */
+  explainOrders(orders: readonly WorkOrder[], now: Date): Evaluation {
+    return this.evaluate(orders, now);
   }
 
   private evaluate(orders: readonly WorkOrder[], now: Date): Evaluation {
@@ -169,12 +174,15 @@ export class Reconciler {
       let ref = grant.targetRef;
       const sharing = await this.sharing(grant, now);
       const entry = entryGrant(grant, sharing, op);
-      if (op === 'provision') ref = await target.provision(entry, ctx);
+      const holder = latestEnd(sharing.filter((g) => g.state === 'active' && g.targetRef !== undefined));
+      // Joining an entry another order's grant already holds: it exists, so it is updated through
+      // the holder's ref rather than created again (a target that assigns ids would make a second one).
+      if (op === 'provision' && holder) ref = await target.update(entry, holder.targetRef, ctx);
+      else if (op === 'provision') ref = await target.provision(entry, ctx);
       else if (op === 'update') ref = await target.update(entry, grant.targetRef, ctx);
       else if (sharing.length > 0) {
         // Another order still holds this entry: it stays, with its own end, and only this grant ends.
-        const holder = sharing.reduce((a, b) => (b.validUntil > a.validUntil ? b : a));
-        await target.update(entry, holder.targetRef, ctx);
+        await target.update(entry, (latestEnd(sharing) as Grant).targetRef ?? grant.targetRef, ctx);
         ctx.log.info('grant revoked; its target entry stays for another order', { sharedWith: sharing.map((g) => g.id) });
       } else await target.revoke(entry, grant.targetRef, ctx);
       const done = this.o.clock();
@@ -230,14 +238,15 @@ export class Reconciler {
   /**
    * An operator's revoke: the grant's key is blocked so policy can't bring it back, and the target
    * is called now rather than at the next pass. Waits for a running pass so the two don't cross.
+   * `context` (the actor's role, where the request came from) goes into the audit record.
    */
-  async revokeNow(id: string, actor: string, reason: string): Promise<Grant | undefined> {
+  async revokeNow(id: string, actor: string, reason: string, context: ActorContext = {}): Promise<Grant | undefined> {
     await this.running?.catch(() => undefined);
     const g = await this.o.store.getGrant(id);
     if (!g) return undefined;
     const now = this.o.clock();
     await this.o.store.addBlock({ key: g.key, reason, actor, createdAt: now });
-    await this.o.audit.append({ actor, action: 'grant.revoke_requested', subject: id, details: { reason, state: g.state, order: g.orderKey, vendor: g.vendorId, technician: g.technicianId } });
+    await this.o.audit.append({ actor, action: 'grant.revoke_requested', subject: id, details: { reason, ...context, state: g.state, order: g.orderKey, vendor: g.vendorId, technician: g.technicianId } });
     if (g.state !== 'revoked') {
       const why = `revoked by ${actor}: ${reason}`;
       await this.act({ kind: 'revoke', grant: { ...g, revokeReason: why }, reason: why });
@@ -306,9 +315,14 @@ export function nextWake(evaluation: Evaluation, live: readonly Grant[]): Date |
  * one order's shorter window or its end never cuts the access another order still gives. A
  * revoke with sharers left becomes an update to their window.
  */
+/** The grant whose window ends last; undefined for none. */
+function latestEnd(grants: readonly Grant[]): Grant | undefined {
+  return grants.length ? grants.reduce((a, b) => (b.validUntil > a.validUntil ? b : a)) : undefined;
+}
+
 function entryGrant(grant: Grant, sharing: readonly Grant[], op: JournalOp): TargetGrant {
   const holders = op === 'revoke' ? sharing : [grant, ...sharing];
-  const base = op === 'revoke' && sharing.length > 0 ? sharing.reduce((a, b) => (b.validUntil > a.validUntil ? b : a)) : grant;
+  const base = op === 'revoke' ? (latestEnd(sharing) ?? grant) : grant;
   if (holders.length <= 1) return toTargetGrant(base);
   return {
     ...toTargetGrant(base),

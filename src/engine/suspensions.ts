@@ -1,4 +1,4 @@
-import type { AuditLog } from '../audit/audit.js';
+import type { ActorContext, AuditLog } from '../audit/audit.js';
 import { WogateError } from '../domain/index.js';
 import type { Store } from '../store/store.js';
 
@@ -40,20 +40,20 @@ export class VendorSuspensions {
     return [...this.current.values()];
   }
 
-  async suspend(vendorId: string, by: string, reason: string): Promise<Suspension> {
+  async suspend(vendorId: string, by: string, reason: string, context: ActorContext = {}): Promise<Suspension> {
     const s: Suspension = { vendorId, reason, by, at: this.clock().toISOString() };
     const next = new Map(this.current).set(vendorId, s);
     await this.save(next);
-    await this.audit.append({ actor: by, action: 'vendor.suspended', subject: vendorId, details: { reason } });
+    await this.audit.append({ actor: by, action: 'vendor.suspended', subject: vendorId, details: { reason, ...context } });
     return s;
   }
 
-  async reinstate(vendorId: string, by: string, reason: string): Promise<void> {
+  async reinstate(vendorId: string, by: string, reason: string, context: ActorContext = {}): Promise<void> {
     if (!this.current.has(vendorId)) throw new WogateError('NOT_FOUND', `vendor "${vendorId}" is not suspended`);
     const next = new Map(this.current);
     next.delete(vendorId);
     await this.save(next);
-    await this.audit.append({ actor: by, action: 'vendor.reinstated', subject: vendorId, details: { reason } });
+    await this.audit.append({ actor: by, action: 'vendor.reinstated', subject: vendorId, details: { reason, ...context } });
   }
 
   private async save(next: Map<string, Suspension>): Promise<void> {

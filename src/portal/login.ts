@@ -24,10 +24,20 @@ export interface LoginClaims {
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
+/** The client a sign-in flow runs as: the vendor portal's, or the staff pages'. */
+export interface FlowClient {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly requiredAcr?: readonly string[];
+  /** Requested beyond openid. */
+  readonly scopes?: readonly string[];
+}
+
 export class PortalOidc {
   private config: Promise<client.Configuration> | undefined;
 
-  constructor(private readonly o: PortalConfig['oidc'], private readonly clientSecret: string) {}
+  constructor(private readonly o: FlowClient, private readonly clientSecret: string) {}
 
   private configuration(): Promise<client.Configuration> {
     if (!this.config) {
@@ -54,7 +64,7 @@ export class PortalOidc {
     const nonce = client.randomNonce();
     const params: Record<string, string> = {
       redirect_uri: this.o.redirectUri,
-      scope: 'openid',
+      scope: ['openid', ...(this.o.scopes ?? [])].join(' '),
       response_type: 'code',
       code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
       code_challenge_method: 'S256',
@@ -104,14 +114,15 @@ export function claimText(claims: Readonly<Record<string, unknown>>, path: strin
 }
 
 /**
- * Where to go after sign-in: only a path inside the portal on this origin. Anything else (an absolute
- * URL, `//host`, a backslash, a scheme, control characters) is an open redirect and is refused.
+ * Where to go after sign-in: only a path inside `base` (/portal or /staff) on this origin. Anything
+ * else (an absolute URL, `//host`, a backslash, a scheme, control characters) is an open redirect
+ * and is refused.
  */
-export function safeReturnTo(raw: unknown): string | undefined {
-  if (raw === undefined) return '/portal';
-  if (typeof raw !== 'string' || raw.length > 512) return undefined;
+export function safeReturnTo(raw: unknown, base = '/portal'): string | undefined {
+  if (raw === undefined) return base;
+  if (typeof raw !== 'string' || raw.length > 512 || !/^\/[a-z]+$/.test(base)) return undefined;
   // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  if (!/^\/portal(\/[A-Za-z0-9._~\-/]*)?(\?[A-Za-z0-9._~\-=&%]*)?$/.test(raw) || raw.includes('//') || /[\u0000-\u001f\\]/.test(raw)) return undefined;
-  const u = new URL(raw, 'http://portal.invalid');
-  return u.origin === 'http://portal.invalid' && u.pathname.startsWith('/portal') ? `${u.pathname}${u.search}` : undefined;
+  if (!new RegExp(`^${base}(/[A-Za-z0-9._~\\-/]*)?(\\?[A-Za-z0-9._~\\-=&%]*)?$`).test(raw) || raw.includes('//') || /[\u0000-\u001f\\]/.test(raw)) return undefined;
+  const u = new URL(raw, 'http://pages.invalid');
+  return u.origin === 'http://pages.invalid' && (u.pathname === base || u.pathname.startsWith(`${base}/`)) ? `${u.pathname}${u.search}` : undefined;
 }

@@ -1,14 +1,16 @@
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import type { AuditLog } from '../audit/audit.js';
 import type { PortalConfig } from '../config/config.js';
 import { describeResource, type Grant } from '../domain/index.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { esc, errorPage, page, PORTAL_CSP, PORTAL_CSS, timeLeft } from './html.js';
-import { claimText, PortalLoginError, provesMfa, safeReturnTo, type PortalOidc } from './login.js';
-import { onePassphrase, toPkcs12 } from './pkcs12.js';
-import { readCookie, sameSecret, setCookie, sha256, type PortalSession, type SessionManager } from './sessions.js';
+import { claimText, provesMfa, type PortalOidc } from './login.js';
+import { beginSignIn, finishSignIn, PortalRefusal, refusalHandler } from './signin.js';
+import { onePassphrase } from './pkcs12.js';
+import { sameSecret, type PortalSession, type SessionManager } from './sessions.js';
 import type { CredentialVault } from './vault.js';
+import { handOutFiles } from './vpn-profile.js';
 
 export interface PortalDeps {
   readonly config: PortalConfig;
@@ -23,15 +25,7 @@ export interface PortalDeps {
   readonly loginLimiter: RequestHandler;
 }
 
-/** How long a started sign-in may take at the provider. */
-const LOGIN_TTL_MS = 10 * 60_000;
-
-/** A refusal: rendered as an HTML page with `status`, and audited as portal.refused with `reason`. */
-export class PortalRefusal extends Error {
-  constructor(readonly status: number, readonly reason: string, readonly title: string, message: string, readonly extra: Readonly<Record<string, unknown>> = {}) {
-    super(message);
-  }
-}
+export { PortalRefusal };
 
 type PortalRequest = Request & { portalSession?: PortalSession };
 
@@ -78,42 +72,14 @@ export function createPortalRouter(d: PortalDeps): express.Router {
     next();
   };
 
+  const flow = { oidc: d.oidc, store: d.store, names: d.sessions.names, base: '/portal', realm: 'portal', clock: d.clock } as const;
   r.get('/login', d.loginLimiter, async (req, res) => {
-    const returnTo = safeReturnTo(req.query.returnTo);
-    if (!returnTo) throw new PortalRefusal(400, 'open_redirect', 'Sign-in refused', 'The return address is not a page of this portal.');
-    let begun;
-    try {
-      begun = await d.oidc.begin();
-    } catch (e) {
-      throw new PortalRefusal(503, 'provider_unavailable', 'Sign-in unavailable', 'The identity provider cannot be reached; try again later.', { error: e instanceof Error ? e.message : String(e) });
-    }
-    const now = d.clock();
-    // The record is bound to this browser by the cookie holding its state; both are single-use.
-    await d.store.portal.putLogin(sha256(begun.state), JSON.stringify({ nonce: begun.nonce, codeVerifier: begun.codeVerifier, returnTo }), new Date(now.getTime() + LOGIN_TTL_MS));
-    setCookie(res, d.sessions.names, d.sessions.names.login, begun.state, LOGIN_TTL_MS / 1000);
-    res.redirect(303, begun.url.href);
+    await beginSignIn(flow, req, res);
   });
 
   r.get('/callback', d.loginLimiter, async (req, res) => {
-    const state = typeof req.query.state === 'string' ? req.query.state : '';
-    const bound = readCookie(req, d.sessions.names.login);
-    setCookie(res, d.sessions.names, d.sessions.names.login, '', 0);
-    if (!state || !bound || !sameSecret(state, sha256(bound))) {
-      throw new PortalRefusal(400, 'state_mismatch', 'Sign-in refused', 'The sign-in response does not belong to a sign-in started in this browser (state mismatch). Start again from the portal page.');
-    }
+    const { id, returnTo } = await finishSignIn(flow, req, res, d.log);
     const now = d.clock();
-    const stored = await d.store.portal.takeLogin(sha256(state), now);
-    if (!stored) throw new PortalRefusal(400, 'state_used', 'Sign-in refused', 'This sign-in response was already used or has expired. Start again from the portal page.');
-    const login = JSON.parse(stored) as { nonce: string; codeVerifier: string; returnTo: string };
-    let id;
-    try {
-      id = await d.oidc.finish(new URL(req.originalUrl, 'http://portal.invalid').search, { state, nonce: login.nonce, codeVerifier: login.codeVerifier });
-    } catch (e) {
-      if (!(e instanceof PortalLoginError)) throw e;
-      d.log.warn('portal sign-in failed at the provider', { reason: e.reason, error: e.message });
-      if (e.reason === 'provider_unavailable') throw new PortalRefusal(503, e.reason, 'Sign-in unavailable', 'The identity provider cannot be reached; try again later.');
-      throw new PortalRefusal(400, e.reason, 'Sign-in refused', 'The identity provider did not confirm this sign-in (the code may have been used already). Start again from the portal page.');
-    }
     const oidc = d.config.oidc;
     if (!provesMfa(id.claims, oidc)) {
       throw new PortalRefusal(403, 'mfa_missing', 'Multi-factor sign-in required', 'The portal needs a sign-in with a second factor. Sign in again at your identity provider using multi-factor authentication.', { subject: id.sub, amr: id.claims.amr ?? null, acr: id.claims.acr ?? null });
@@ -129,7 +95,7 @@ export function createPortalRouter(d: PortalDeps): express.Router {
     await d.sessions.create(res, { technicianId, ...(vendorId ? { vendorId } : {}), subject: id.sub }, now);
     const amr = Array.isArray(id.claims.amr) ? id.claims.amr : [];
     await d.audit.append({ actor: `portal:${technicianId}`, action: 'portal.signed_in', subject: `technician:${technicianId}`, details: { sub: id.sub, ...(vendorId ? { vendorId } : {}), amr, acr: id.claims.acr ?? null, remote: remote(req) } });
-    res.redirect(303, login.returnTo);
+    res.redirect(303, returnTo);
   });
 
   r.post('/logout', form, signedIn, csrf, async (req: PortalRequest, res) => {
@@ -179,38 +145,24 @@ export function createPortalRouter(d: PortalDeps): express.Router {
       throw new PortalRefusal(410, 'already_collected', 'Already collected', `The credential for this grant was collected at ${taken.collectedAt.toISOString()} and exists nowhere else. If that was not you, tell the plant's security team now.`, { grantId });
     }
     if (taken.result === 'none') throw new PortalRefusal(404, 'no_credential', 'Nothing to collect', 'No credential waits for this grant (it may not be issued yet).', { grantId });
+    // One passphrase for every file handed out: the VPN profile's key and the PKCS#12 (src/portal/vpn-profile.ts).
     const passphrase = onePassphrase();
-    const p12 = toPkcs12(taken.credential, passphrase);
-    await d.audit.append({ actor: actor(req), action: 'portal.credential_collected', subject: `grant:${g.id}`, details: { serial: taken.credential.serial, commonName: taken.credential.commonName, notAfter: taken.credential.notAfter.toISOString(), remote: remote(req) } });
-    const file = `${taken.credential.commonName.replace(/[^A-Za-z0-9._-]/g, '_')}.p12`;
-    res.type('html').send(page('Your certificate', `
-<p>Save the file now: this page is shown once, and wogate has deleted its copy of the private key.</p>
-<p><a class="button" download="${esc(file)}" href="data:application/x-pkcs12;base64,${p12.toString('base64')}">Download ${esc(file)}</a></p>
-<p>Passphrase to import it (shown once):</p>
+    const files = handOutFiles(taken.credential, passphrase);
+    await d.audit.append({ actor: actor(req), action: 'portal.credential_collected', subject: `grant:${g.id}`, details: { serial: taken.credential.serial, commonName: taken.credential.commonName, notAfter: taken.credential.notAfter.toISOString(), handedOut: files.map((f) => f.kind), remote: remote(req) } });
+    const downloads = files.map((f) => `
+<p><a class="button" data-kind="${esc(f.kind)}" download="${esc(f.name)}" href="data:${esc(f.mediaType)};base64,${f.bytes.toString('base64')}">Download ${esc(f.name)}</a></p>
+<p>${esc(f.howToImport)}</p>`).join('');
+    res.type('html').send(page(files[0]?.kind === 'openvpn' ? 'Your VPN profile' : 'Your certificate', `
+<p>Save the ${files.length > 1 ? 'files' : 'file'} now: this page is shown once, and wogate has deleted its copy of the private key.</p>${downloads}
+<p>Passphrase for the private key (shown once):</p>
 <p class="secret" id="passphrase">${esc(passphrase)}</p>
 <p>Certificate ${esc(taken.credential.commonName)}, serial ${esc(taken.credential.serial)}, valid until ${esc(taken.credential.notAfter.toISOString())}.</p>`, { user: { technicianId: s.technicianId, csrf: s.csrf } }));
   });
 
   r.use((req: PortalRequest, _res, next) => next(new PortalRefusal(404, 'no_route', 'Not found', `There is no portal page ${req.path.slice(0, 100)}.`)));
-  r.use(refusalHandler(d));
+  r.use(refusalHandler({
+    log: d.log, audit: d.audit, action: 'portal.refused', base: '/portal', actor,
+    render: (title, message, req: PortalRequest) => errorPage(title, message, req.portalSession ? { user: { technicianId: req.portalSession.technicianId, csrf: req.portalSession.csrf } } : {}),
+  }));
   return r;
-}
-
-/** Every refusal: an HTML page with its status (never a stack), a log line and an audit record. */
-function refusalHandler(d: PortalDeps) {
-  return async (err: unknown, req: PortalRequest, res: Response, _next: NextFunction): Promise<void> => {
-    let e: PortalRefusal;
-    if (err instanceof PortalRefusal) e = err;
-    else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.too.large') e = new PortalRefusal(413, 'body_too_large', 'Request too large', 'The form sent is larger than the portal accepts.');
-    else {
-      d.log.error('portal request failed', { method: req.method, path: req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-      e = new PortalRefusal(500, 'internal', 'Something went wrong', 'The portal could not complete this request. Try again; if it persists, tell the plant\'s security team.');
-    }
-    const details = { status: e.status, reason: e.reason, method: req.method, path: req.path.slice(0, 200), remote: remote(req), ...e.extra };
-    if (e.status !== 404 || e.reason !== 'no_route') d.log.warn('portal request refused', { actor: actor(req), ...details });
-    await d.audit.append({ actor: actor(req), action: 'portal.refused', subject: `${req.method} /portal${req.path.slice(0, 200)}`, details }).catch(() => undefined);
-    if (e.status === 401) res.set('www-authenticate', 'OIDC realm="wogate-portal"');
-    const user = req.portalSession ? { user: { technicianId: req.portalSession.technicianId, csrf: req.portalSession.csrf } } : {};
-    if (!res.headersSent) res.status(e.status).type('html').send(errorPage(e.title, e.message, user));
-  };
 }

@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { PortalSessionRecord, PortalStore } from '../store/portal-store.js';
+import type { PortalSessionRecord, SessionRecord, SessionTable } from '../store/portal-store.js';
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
@@ -24,12 +24,15 @@ export function readCookie(req: Request, name: string): string | undefined {
 export interface CookieNames {
   readonly session: string;
   readonly login: string;
-  /** Secure + __Host- prefix; off only when the portal runs plain HTTP on loopback (tests, local proxies). */
+  /** Secure + __Host- prefix; off only when the pages run plain HTTP on loopback (tests, local proxies). */
   readonly secure: boolean;
 }
 
-export function cookieNames(secure: boolean): CookieNames {
-  return secure ? { session: '__Host-wogate_portal', login: '__Host-wogate_login', secure } : { session: 'wogate_portal', login: 'wogate_login', secure };
+/** The vendor portal's cookies (`realm` portal) or the staff pages' (`realm` staff): never the same names. */
+export function cookieNames(secure: boolean, realm: 'portal' | 'staff' = 'portal'): CookieNames {
+  const session = realm === 'portal' ? 'wogate_portal' : 'wogate_staff';
+  const login = realm === 'portal' ? 'wogate_login' : 'wogate_staff_login';
+  return secure ? { session: `__Host-${session}`, login: `__Host-${login}`, secure } : { session, login, secure };
 }
 
 export function setCookie(res: Response, names: CookieNames, name: string, value: string, maxAgeSec: number): void {
@@ -38,38 +41,39 @@ export function setCookie(res: Response, names: CookieNames, name: string, value
   res.append('set-cookie', attrs.join('; '));
 }
 
-export interface PortalSession extends PortalSessionRecord {
-  /** The synchronizer token for this session's forms (derived from the session id, stored only hashed). */
-  readonly csrf: string;
-}
+/** A live session with the synchronizer token for its forms (derived from the session id, stored only hashed). */
+export type LiveSession<R extends SessionRecord> = R & { readonly csrf: string };
+
+export type PortalSession = LiveSession<PortalSessionRecord>;
 
 function csrfFor(sessionId: string): string {
   return createHmac('sha256', sessionId).update('wogate-portal-csrf').digest('base64url');
 }
 
+/** What the caller gives a new session: the record without the fields the manager fills in. */
+export type SessionFields<R extends SessionRecord> = Omit<R, keyof SessionRecord>;
+
 /** Server-side sessions: the cookie holds 256 random bits; the store holds only their hash. */
-export class SessionManager {
+export class SessionManager<R extends SessionRecord = PortalSessionRecord> {
   constructor(
-    private readonly store: PortalStore,
+    private readonly store: SessionTable<R>,
     readonly names: CookieNames,
     private readonly lifetimeMs: number,
     private readonly idleMs: number,
   ) {}
 
-  async create(res: Response, who: { technicianId: string; vendorId?: string; subject: string }, now: Date): Promise<PortalSession> {
+  async create(res: Response, who: SessionFields<R>, now: Date): Promise<LiveSession<R>> {
     const id = randomBytes(32).toString('base64url');
     const csrf = csrfFor(id);
-    const rec: PortalSessionRecord = {
-      idHash: sha256(id), technicianId: who.technicianId, ...(who.vendorId ? { vendorId: who.vendorId } : {}), subject: who.subject,
-      csrfHash: sha256(csrf), createdAt: now, lastSeenAt: now, expiresAt: new Date(now.getTime() + this.lifetimeMs),
-    };
+    const base: SessionRecord = { idHash: sha256(id), csrfHash: sha256(csrf), createdAt: now, lastSeenAt: now, expiresAt: new Date(now.getTime() + this.lifetimeMs) };
+    const rec = { ...who, ...base } as R;
     await this.store.createSession(rec);
     setCookie(res, this.names, this.names.session, id, Math.floor(this.lifetimeMs / 1000));
     return { ...rec, csrf };
   }
 
   /** The live session named by the cookie, touched; an expired or idle one is deleted. */
-  async read(req: Request, now: Date): Promise<PortalSession | undefined> {
+  async read(req: Request, now: Date): Promise<LiveSession<R> | undefined> {
     const id = readCookie(req, this.names.session);
     if (!id || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
     const rec = await this.store.getSession(sha256(id));
@@ -82,7 +86,7 @@ export class SessionManager {
     return { ...rec, csrf: csrfFor(id) };
   }
 
-  async destroy(res: Response, s: PortalSessionRecord | undefined): Promise<void> {
+  async destroy(res: Response, s: SessionRecord | undefined): Promise<void> {
     if (s) await this.store.deleteSession(s.idHash);
     setCookie(res, this.names, this.names.session, '', 0);
   }

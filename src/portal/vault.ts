@@ -3,7 +3,7 @@ import { resourceKey, WogateError, type Grant } from '../domain/index.js';
 import type { TakenCredential } from '../store/portal-store.js';
 import type { Store } from '../store/store.js';
 import type { IssuedCredential } from '../targets/certificate.js';
-import { checkPackable } from './pkcs12.js';
+import { checkDeliverable } from './vpn-profile.js';
 
 /**
  * Credentials issued for a grant wait here until the technician collects them, then are deleted.
@@ -44,8 +44,13 @@ export class CredentialVault {
     await this.putEntry(credentialEntry(g), grantId, credential, now);
   }
 
+  /**
+   * Refuses (so the target revokes the certificate and retries) a credential that could not be
+   * handed out in the form its target asks for: a non-RSA key for PKCS#12, a key that does not
+   * match its certificate, broken VPN profile settings. The VPN profile settings are sealed with it.
+   */
   async putEntry(entry: string, grantId: string, credential: IssuedCredential, now: Date): Promise<void> {
-    checkPackable(credential);
+    checkDeliverable(credential);
     await this.store.portal.putCredential(entry, grantId, this.seal(entry, credential), credential.notAfter, now);
   }
 

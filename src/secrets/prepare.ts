@@ -59,6 +59,7 @@ export function secretUses(config: Config): SecretUse[] {
     walk(config.portal.oidc.clientSecret, `${config.file}: /portal/oidc/clientSecret`);
     walk(config.portal.credentialKey, `${config.file}: /portal/credentialKey`);
   }
+  if (config.staff) walk(config.staff.oidc.clientSecret, `${config.file}: /staff/oidc/clientSecret`);
   return out;
 }
 

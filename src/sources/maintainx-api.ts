@@ -5,7 +5,7 @@ import { WogateError } from '../domain/errors.js';
 import { CRITICALITIES, type Criticality } from '../domain/register.js';
 import { compareRevisions, type CanonicalStatus, type WorkOrder } from '../domain/workorder.js';
 import { isPlainObject, mapMaintainXOrder, own, toDate, toId, type MaintainXMapping } from './maintainx-mapping.js';
-import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
+import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type ReviewOrderInput, type SourceApi } from './source.js';
 import { checkHttpUrl, excerpt, parseRetryAfter, safeAxios, transportFailure } from '../http-safety.js';
 
 /** Custom field labels (asset `extraFields`) for what MaintainX assets have no native place for. */
@@ -17,6 +17,15 @@ export interface MaintainXAssetFields {
   /** Default: `locationId`. */
   readonly site?: string;
   readonly zone?: string;
+}
+
+/** Break-glass review orders (createReview): where they are filed. Ids are MaintainX's numbers, as strings. */
+export interface MaintainXReviewOptions {
+  /** Default location; breakGlass.reviewSite, when set, wins. */
+  readonly locationId?: string;
+  readonly assetId?: string;
+  /** Work-order categories to add, e.g. one a review team filters on. */
+  readonly categories?: readonly string[];
 }
 
 export interface MaintainXApiOptions {
@@ -36,6 +45,7 @@ export interface MaintainXApiOptions {
   readonly maxPages: number;
   readonly mapping: MaintainXMapping;
   readonly assetFields?: MaintainXAssetFields;
+  readonly review?: MaintainXReviewOptions;
 }
 
 type Query = readonly (readonly [string, string])[];
@@ -49,6 +59,10 @@ const NOT_OPEN: readonly CanonicalStatus[] = ['completed', 'closed', 'cancelled'
 const WORK_ORDER_ID = /^[1-9][0-9]{0,15}$/;
 const CURSOR = /^mx1:(.+)$/;
 const MAX_NOTE_LENGTH = 4000;
+const MAX_TITLE_LENGTH = 200;
+const MAX_DESCRIPTION_LENGTH = 10_000;
+/** Location and asset ids go into the body as JSON numbers: at most 15 digits stay exact. */
+export const MAINTAINX_NUMBER = /^[1-9][0-9]{0,14}$/;
 const BAD_HEADER_CHAR = /[\r\n\0]/;
 
 /** The MaintainX REST API: work orders, assets and comments, every failure a SourceError. */
@@ -153,6 +167,38 @@ export class MaintainXApi implements SourceApi {
     if (res.status === 404) {
       throw new SourceError(this.o.sourceId, `POST ${pathOf(res)} answered 404: work order ${orderId} not found`, false, { method: 'POST', path: pathOf(res), status: 404 });
     }
+  }
+
+  /**
+   * Opens a work order for a post-event review: the title, the details as description, priority
+   * HIGH, due at `dueAt`, filed at the configured location/asset/categories. MaintainX numbers it
+   * and sets it OPEN. A 2xx without a usable `id` is not retryable: the order exists, and a retry
+   * would open a second one.
+   */
+  async createReview(input: ReviewOrderInput, ctx: CallContext): Promise<{ orderId: string }> {
+    const r = this.o.review ?? {};
+    const location = input.site ?? r.locationId;
+    if (location !== undefined && !MAINTAINX_NUMBER.test(location)) {
+      const path = this.pathOf('/workorders');
+      throw new SourceError(this.o.sourceId, `POST ${path}: review location ${JSON.stringify(location.slice(0, 20))} is not a MaintainX location id (a positive integer)`, false, { method: 'POST', path });
+    }
+    // eslint-disable-next-line no-control-regex -- one line, nothing invisible
+    const title = input.title.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+    const body = {
+      title: title.length > MAX_TITLE_LENGTH ? `${title.slice(0, MAX_TITLE_LENGTH - 1)}…` : title,
+      description: input.details.slice(0, MAX_DESCRIPTION_LENGTH),
+      priority: 'HIGH',
+      dueDate: input.dueAt.toISOString(),
+      ...(location !== undefined ? { locationId: Number(location) } : {}),
+      ...(r.assetId !== undefined ? { assetId: Number(r.assetId) } : {}),
+      ...(r.categories !== undefined && r.categories.length > 0 ? { categories: [...r.categories] } : {}),
+    };
+    // skipWebhook: wogate's own order needs no doorbell back to wogate.
+    const res = await this.request('POST', '/workorders', [['skipWebhook', 'true']], body, ctx);
+    const id = own(this.parse(res, 'a JSON object with the new work order\'s "id"'), 'id');
+    const orderId = typeof id === 'number' && Number.isSafeInteger(id) ? String(id) : typeof id === 'string' ? id : undefined;
+    if (orderId === undefined || !WORK_ORDER_ID.test(orderId)) throw this.invalid(res, 'the created work order came back without a usable "id"; it was probably created, find it in MaintainX (not retried)');
+    return { orderId };
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,6 @@
 import { WogateError } from '../domain/errors.js';
 import type { CanonicalStatus, OrderType } from '../domain/workorder.js';
-import { MaintainXApi, type MaintainXAssetFields } from './maintainx-api.js';
+import { MAINTAINX_NUMBER, MaintainXApi, type MaintainXAssetFields, type MaintainXReviewOptions } from './maintainx-api.js';
 import {
   buildMapping, isCompleteOrder, isPlainObject, isTerminal, mapMaintainXOrder, own, toDate, toId,
   type MaintainXApprovalOptions, type MaintainXFieldOptions, type MaintainXMapping,
@@ -13,7 +13,7 @@ import type { Delivery, Source, SourceEvent, WebhookRequest } from './source.js'
 
 export { DEFAULT_STATUS_MAP, DEFAULT_TYPE_MAP, MAINTAINX_STATUSES } from './maintainx-mapping.js';
 export type { MaintainXApprovalOptions, MaintainXFieldOptions } from './maintainx-mapping.js';
-export type { MaintainXAssetFields } from './maintainx-api.js';
+export type { MaintainXAssetFields, MaintainXReviewOptions } from './maintainx-api.js';
 
 export const MAINTAINX_DEFAULT_BASE_URL = 'https://api.getmaintainx.com/v1';
 
@@ -59,6 +59,8 @@ export interface MaintainXSourceOptions {
   readonly fields?: MaintainXFieldOptions;
   readonly approval?: MaintainXApprovalOptions;
   readonly assetFields?: MaintainXAssetFields;
+  /** Where break-glass review orders are filed, when this source is breakGlass.reviewSource. */
+  readonly review?: MaintainXReviewOptions;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -100,6 +102,7 @@ export class MaintainXSource implements Source {
       maxPages: o.maxPages ?? 10_000,
       mapping: this.mapping,
       ...(o.assetFields === undefined ? {} : { assetFields: o.assetFields }),
+      ...(o.review === undefined ? {} : { review: o.review }),
     });
   }
 
@@ -261,5 +264,24 @@ export const maintainxSourceSchema = {
       additionalProperties: false,
       properties: Object.fromEntries(['class', 'criticality', 'site', 'zone'].map((k) => [k, { type: 'string', minLength: 1, maxLength: 200 }])),
     },
+    review: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'break-glass review orders, when this source is breakGlass.reviewSource',
+      properties: {
+        locationId: { type: 'string', pattern: MAINTAINX_NUMBER.source, description: 'location of review orders; breakGlass.reviewSite wins' },
+        assetId: { type: 'string', pattern: MAINTAINX_NUMBER.source },
+        categories: { type: 'array', maxItems: 10, uniqueItems: true, items: { type: 'string', minLength: 1, maxLength: 200 } },
+      },
+    },
   },
 } as const;
+
+/**
+ * Why this `maintainx:` block can't file break-glass review orders as configured, or undefined:
+ * MaintainX's "site" is a location, a number, so breakGlass.reviewSite must be one.
+ */
+export function maintainxReviewProblem(reviewSite: string | undefined): string | undefined {
+  if (reviewSite === undefined || MAINTAINX_NUMBER.test(reviewSite)) return undefined;
+  return `/breakGlass/reviewSite: "${reviewSite}" is not a MaintainX location id (a positive integer); leave it unset to use the source's review.locationId`;
+}

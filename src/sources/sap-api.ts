@@ -1,12 +1,25 @@
 import { isWogateError, WogateError } from '../domain/errors.js';
 import type { WorkOrder } from '../domain/workorder.js';
+import { pathOf } from '../http-safety.js';
 import { getPath } from './mapping.js';
 import { SapHttp, type SapHttpOptions, type SapResponse } from './sap-client.js';
 import {
-  dateTimeOffsetLiteral, mapSapEquipment, mapSapOrder, ORDER_ID, parseODataDate, text,
+  dateTimeOffsetLiteral, mapSapEquipment, mapSapOrder, normalizeId, ORDER_ID, odataDate, parseODataDate, text,
   type SapAssetOptions, type SapMappingOptions,
 } from './sap-mapping.js';
-import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type SourceApi } from './source.js';
+import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type ReviewOrderInput, type SourceApi } from './source.js';
+
+/** Break-glass review orders (createReview). Order types, plants and priorities are customizing: use your system's. */
+export interface SapReviewOptions {
+  /** MaintenanceOrderType of review orders, e.g. PM01 (on-premise standard) or YA01 (S/4HANA Cloud); required to open them. */
+  readonly orderType?: string;
+  /** MaintenancePlant; default breakGlass.reviewSite, else the first of `plants`. */
+  readonly plant?: string;
+  /** MaintenancePlanningPlant, where it differs from the plant (central planning); default the plant. */
+  readonly planningPlant?: string;
+  /** MaintPriority; unset leaves it to the order type's default. */
+  readonly priority?: string;
+}
 
 export interface SapApiOptions extends Omit<SapHttpOptions, 'csrfServicePath'> {
   /** Default /sap/opu/odata/sap/API_MAINTENANCEORDER. */
@@ -23,15 +36,21 @@ export interface SapApiOptions extends Omit<SapHttpOptions, 'csrfServicePath'> {
   readonly openLookbackMs?: number;
   readonly mapping?: SapMappingOptions;
   readonly assets?: SapAssetOptions;
-  /** Long text written back: text ID (default KOPF, the order header text) and language (default EN). */
+  /** Long text written back (and of review orders): text ID (default KOPF, the order header text) and language (default EN). */
   readonly writeBack?: { readonly textObjectType?: string; readonly language?: string };
+  readonly review?: SapReviewOptions;
 }
 
 const SETTLED = new Set(['completed', 'closed', 'cancelled', 'draft']);
 const MAX_PAGES = 100_000;
 const MAX_NOTE = 2000;
-const PLANT = /^[A-Za-z0-9]{1,4}$/;
+export const PLANT = /^[A-Za-z0-9]{1,4}$/;
 const TEXT_KEY = /^[A-Za-z0-9]{1,4}$/;
+const ORDER_TYPE = /^[A-Za-z0-9]{1,4}$/;
+const PRIORITY = /^[A-Za-z0-9]$/;
+/** MaintenanceOrderDesc is String(40) in API_MAINTENANCEORDER. */
+const DESCRIPTION_MAX = 40;
+const REVIEW_TEXT_MAX = 20_000;
 
 /** SAP compares order numbers by their internal, zero-padded form: "999" sorts before "1000". */
 export function compareOrderKeys(a: string, b: string): number {
@@ -51,8 +70,8 @@ interface Row {
 }
 
 /**
- * SAP S/4HANA Plant Maintenance over OData V2: API_MAINTENANCEORDER for orders and notes,
- * API_EQUIPMENT for the asset register.
+ * SAP S/4HANA Plant Maintenance over OData V2: API_MAINTENANCEORDER for orders, notes and
+ * break-glass review orders, API_EQUIPMENT for the asset register.
  *
  * Paging is by key (keyset), not $skip: an order that changes while pages are read moves to the
  * end of a LastChangeDateTime ordering, and with $skip the order behind it would slide onto a page
@@ -79,6 +98,10 @@ export class SapApi implements SourceApi {
     const wb = o.writeBack ?? {};
     for (const v of [wb.textObjectType, wb.language]) {
       if (v !== undefined && !TEXT_KEY.test(v)) throw new WogateError('CONFIG_INVALID', `source ${o.sourceId}: writeBack text ID and language are 1 to 4 letters or digits`);
+    }
+    const rv = o.review ?? {};
+    for (const [key, v, re] of [['orderType', rv.orderType, ORDER_TYPE], ['plant', rv.plant, PLANT], ['planningPlant', rv.planningPlant, PLANT], ['priority', rv.priority, PRIORITY]] as const) {
+      if (v !== undefined && !re.test(v)) throw new WogateError('CONFIG_INVALID', `source ${o.sourceId}: review.${key} ${JSON.stringify(v.slice(0, 20))} is not ${key === 'priority' ? 'one letter or digit' : '1 to 4 letters or digits'}`);
     }
     this.pageSize = o.pageSize ?? 100;
     if (!Number.isInteger(this.pageSize) || this.pageSize < 1 || this.pageSize > 5000) throw new WogateError('CONFIG_INVALID', `source ${o.sourceId}: pageSize must be 1 to 5000`);
@@ -224,6 +247,50 @@ export class SapApi implements SourceApi {
     });
   }
 
+  /**
+   * Opens a maintenance order for a post-event review: the configured order type and plant, the
+   * title as MaintenanceOrderDesc (SAP's 40 characters), the details as header long text in the
+   * same call (deep insert on to_MaintenanceOrderLongText, so there is never an order without its
+   * story and nothing half-done to retry), basic start now and basic end at the due date. SAP
+   * numbers it and sets it CRTD. Returns the order number as fetchOrder reads it.
+   */
+  async createReview(input: ReviewOrderInput, ctx: CallContext): Promise<{ orderId: string }> {
+    const url = this.http.url(`${this.svc}/MaintenanceOrder`);
+    const path = pathOf(url);
+    const refuse = (why: string) => new SourceError(this.o.sourceId, `POST ${path}: ${why}`, false, { method: 'POST', path });
+    const r = this.o.review ?? {};
+    if (r.orderType === undefined) throw refuse('no order type for review orders (set review.orderType on this source)');
+    const plant = input.site ?? r.plant ?? this.o.plants?.[0];
+    if (plant === undefined) throw refuse('no plant to open the review order at (set breakGlass.reviewSite, or review.plant or plants on this source)');
+    if (!PLANT.test(plant)) throw refuse(`${JSON.stringify(plant.slice(0, 20))} is not an SAP plant (1 to 4 letters or digits)`);
+    const title = oneLine(input.title);
+    // A review opened late (the CMMS was down past the due date) must not end before it starts: SAP would refuse it.
+    const start = ctx.now.getTime() < input.dueAt.getTime() ? ctx.now : input.dueAt;
+    const body = {
+      MaintenanceOrderType: r.orderType,
+      MaintenanceOrderDesc: title.length > DESCRIPTION_MAX ? `${title.slice(0, DESCRIPTION_MAX - 1)}…` : title,
+      MaintenancePlanningPlant: r.planningPlant ?? plant,
+      MaintenancePlant: plant,
+      ...(r.priority !== undefined ? { MaintPriority: r.priority } : {}),
+      MaintOrdBasicStartDateTime: odataDate(start),
+      MaintOrdBasicEndDateTime: odataDate(input.dueAt),
+      to_MaintenanceOrderLongText: [{
+        TextObjectType: this.o.writeBack?.textObjectType ?? 'KOPF',
+        Language: this.o.writeBack?.language ?? 'EN',
+        MaintenanceOrderLongText: keepLines(input.details).slice(0, REVIEW_TEXT_MAX),
+      }],
+    };
+    const res = await this.http.create(url, body, ctx);
+    const raw = text(getPath(res.body, 'd'), 'MaintenanceOrder');
+    if (raw === undefined || !ORDER_ID.test(raw)) {
+      // Created, but the answer does not say as what: not retryable, or a second order would be opened.
+      throw new SourceError(this.o.sourceId, `POST ${res.path} answered ${res.status} without a usable d.MaintenanceOrder; the order was probably created, find it in SAP (not retried)`, false, {
+        code: 'SOURCE_RESPONSE_INVALID', method: 'POST', path: res.path, status: res.status,
+      });
+    }
+    return { orderId: normalizeId(raw, this.strip) };
+  }
+
   private checkId(id: string): string {
     if (!ORDER_ID.test(id)) {
       throw new SourceError(this.o.sourceId, `order id ${JSON.stringify(id.slice(0, 40))} is not 1 to 12 letters, digits, "-" or "_"`, false, { code: 'SOURCE_RESPONSE_INVALID' });
@@ -294,4 +361,17 @@ export class SapApi implements SourceApi {
   private stuck(url: string): SourceError {
     return this.http.invalid('GET', url.startsWith('http') ? url : this.http.url(url), { status: 200 }, 'paging did not advance (the server ignored $orderby or the key filter)');
   }
+}
+
+// eslint-disable-next-line no-control-regex -- every control character, line breaks included
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+// eslint-disable-next-line no-control-regex -- control characters other than the line feed
+const CONTROL_BUT_LF = /[\u0000-\u0009\u000b-\u001f\u007f]/g;
+
+function oneLine(s: string): string {
+  return s.replace(CONTROL, ' ').trim();
+}
+
+function keepLines(s: string): string {
+  return s.replace(/\r\n?/g, '\n').replace(CONTROL_BUT_LF, ' ').trim();
 }

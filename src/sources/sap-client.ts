@@ -46,13 +46,13 @@ const TOKEN_EARLY_MS = 30_000;
 const HEADER_UNSAFE = /[\r\n\0]/;
 
 /** SAP Gateway's error body: {"error":{"code":"…","message":{"value":"…"}}}; the code and text, if it is one. */
-function odataError(data: string): string | undefined {
+function odataError(data: string, secrets: readonly string[]): string | undefined {
   try {
     const e = (JSON.parse(data) as { error?: { code?: unknown; message?: { value?: unknown } | unknown } }).error;
     if (!e || typeof e !== 'object') return undefined;
     const msg = typeof e.message === 'object' && e.message !== null ? (e.message as { value?: unknown }).value : e.message;
     const parts = [typeof e.code === 'string' ? e.code : undefined, typeof msg === 'string' ? msg : undefined].filter((p) => p !== undefined);
-    return parts.length > 0 ? excerpt(parts.join(': ')) : undefined;
+    return parts.length > 0 ? excerpt(parts.join(': '), secrets) : undefined;
   } catch {
     return undefined;
   }
@@ -75,6 +75,8 @@ export class SapHttp {
   private readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   private token: { value: string; expiresAt: number } | undefined;
   private csrf: { token: string; cookie: string } | undefined;
+  /** Blanked out of any answer quoted in an error (a gateway error page may echo request headers). */
+  private readonly secrets: readonly string[];
 
   constructor(private readonly o: SapHttpOptions) {
     const where = `source ${o.sourceId}`;
@@ -92,6 +94,11 @@ export class SapHttp {
     this.timeoutMs = o.timeoutMs ?? 15_000;
     if (!(this.timeoutMs > 0)) throw new WogateError('CONFIG_INVALID', `${where}: timeoutMs must be positive`);
     this.client = safeAxios({ timeoutMs: this.timeoutMs, maxResponseBytes: o.maxResponseBytes ?? 8 * 1024 * 1024, agents: this.agents });
+    const a = o.auth;
+    this.secrets = [
+      ...(a.type === 'basic' ? [a.password, Buffer.from(`${a.username}:${a.password}`, 'utf8').toString('base64')] : [a.clientSecret]),
+      ...(o.apiKey !== undefined ? [o.apiKey] : []),
+    ];
   }
 
   /** A path under baseUrl's prefix, e.g. /sap/opu/odata/sap/API_MAINTENANCEORDER/MaintenanceOrder. */
@@ -126,6 +133,18 @@ export class SapHttp {
 
   /** POST/PATCH with the CSRF token (fetched on first use, refetched once when SAP answers 403 "Required"). */
   async write(method: 'POST' | 'PATCH', url: string, body: unknown, ctx: CallContext, ok: readonly number[], extra: Readonly<Record<string, string>> = {}): Promise<SapResponse> {
+    return this.json(method, url, await this.withCsrf(method, url, body, ctx, extra), ok, ctx);
+  }
+
+  /**
+   * POST that creates an entity (201). A 2xx means it exists: an answer that can't be read is then
+   * not retryable, because a retry would create a second one.
+   */
+  async create(url: string, body: unknown, ctx: CallContext): Promise<SapResponse> {
+    return this.json('POST', url, await this.withCsrf('POST', url, body, ctx, {}), [201, 200], ctx, false);
+  }
+
+  private async withCsrf(method: 'POST' | 'PATCH', url: string, body: unknown, ctx: CallContext, extra: Readonly<Record<string, string>>): Promise<AxiosResponse<string>> {
     const data = JSON.stringify(body);
     for (let attempt = 0; ; attempt++) {
       const csrf = this.csrf ?? (this.csrf = await this.fetchCsrf(ctx));
@@ -135,7 +154,7 @@ export class SapHttp {
         this.csrf = undefined;
         continue;
       }
-      return this.json(method, url, res, ok, ctx);
+      return res;
     }
   }
 
@@ -219,7 +238,7 @@ export class SapHttp {
     }
   }
 
-  private json(method: Method, url: string, res: AxiosResponse<string>, ok: readonly number[], ctx: CallContext): SapResponse {
+  private json(method: Method, url: string, res: AxiosResponse<string>, ok: readonly number[], ctx: CallContext, retryUnreadable = true): SapResponse {
     if (!ok.includes(res.status)) throw this.statusError(method, url, res, ctx.now);
     const path = pathOf(url);
     const text = typeof res.data === 'string' ? res.data : '';
@@ -228,13 +247,13 @@ export class SapHttp {
       return { status: res.status, headers: res.headers as Record<string, unknown>, body: JSON.parse(text) as unknown, path };
     } catch {
       const type = headerText(res.headers['content-type']);
-      throw this.invalid(method, url, res, `expected OData JSON, got ${type ? `${type.split(';', 1)[0]} that is not JSON` : 'a body that is not JSON'}`);
+      throw this.invalid(method, url, res, `expected OData JSON, got ${type ? `${type.split(';', 1)[0]} that is not JSON` : 'a body that is not JSON'}`, retryUnreadable);
     }
   }
 
-  invalid(method: string, url: string, res: { status: number; data?: unknown }, what: string): SourceError {
+  invalid(method: string, url: string, res: { status: number; data?: unknown }, what: string, retryable = true): SourceError {
     const path = pathOf(url);
-    return new SourceError(this.o.sourceId, `${method} ${path} answered ${res.status}: ${what}; body: ${excerpt(res.data)}`, true, {
+    return new SourceError(this.o.sourceId, `${method} ${path} answered ${res.status}: ${what}; body: ${excerpt(res.data, this.secrets)}`, retryable, {
       code: 'SOURCE_RESPONSE_INVALID', method, path, status: res.status,
     });
   }
@@ -246,7 +265,7 @@ export class SapHttp {
     const retryable = s === 408 || s === 412 || s === 429 || s >= 500;
     const retryAfterMs = s === 429 || s === 503 ? parseRetryAfter(res.headers['retry-after'], now) : undefined;
     const hint = s >= 300 && s < 400 ? ' (redirects are not followed; a redirect usually means a login page: check auth)' : '';
-    const detail = odataError(res.data) ?? excerpt(res.data);
+    const detail = odataError(res.data, this.secrets) ?? excerpt(res.data, this.secrets);
     return new SourceError(this.o.sourceId, `${method} ${path} answered ${s}${hint}: ${detail}`, retryable, {
       method, path, status: s, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });

@@ -146,6 +146,14 @@ export function parseODataDate(v: unknown): Date | undefined {
   return new Date(ms);
 }
 
+/**
+ * An Edm.DateTimeOffset value in an OData V2 JSON body, the form SAP itself sends (`/Date(ms+0000)/`).
+ * Whole seconds: the order timestamps are short UTC timestamps (YYYYMMDDhhmmss).
+ */
+export function odataDate(d: Date): string {
+  return `/Date(${Math.floor(d.getTime() / 1000) * 1000}+0000)/`;
+}
+
 /** The OData V2 literal SAP accepts in $filter for Edm.DateTimeOffset. */
 export function dateTimeOffsetLiteral(d: Date): string {
   const iso = d.toISOString();

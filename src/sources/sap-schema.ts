@@ -2,6 +2,7 @@ import { parseDuration } from '../domain/duration.js';
 import { WogateError } from '../domain/errors.js';
 import { CRITICALITIES } from '../domain/register.js';
 import { CANONICAL_STATUSES, ORDER_TYPES } from '../domain/workorder.js';
+import { PLANT, type SapReviewOptions } from './sap-api.js';
 import type { SapAuth } from './sap-client.js';
 import type { SapAssetOptions, SapMappingOptions } from './sap-mapping.js';
 import type { SapWebhookAuth } from './sap-webhook.js';
@@ -13,6 +14,8 @@ const statusCode = { type: 'string', pattern: '^[A-Za-z0-9]{1,8}$' };
 const fieldName = { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,59}$' };
 const servicePath = { type: 'string', pattern: '^/[A-Za-z0-9_/.-]*$' };
 const partnerFunction = { type: 'string', pattern: '^[A-Za-z0-9]{1,2}$' };
+/** Plants, order types: CHAR 4 keys. */
+const key4 = { type: 'string', pattern: '^[A-Za-z0-9]{1,4}$' };
 
 /**
  * JSON Schema (draft-07) of the `sap:` block of a `kind: sap` source, to be placed under
@@ -54,7 +57,7 @@ export const SAP_SOURCE_SCHEMA = {
     timeout: duration,
     maxResponseBytes: { type: 'integer', minimum: 65536, maximum: 67108864 },
     pageSize: { type: 'integer', minimum: 1, maximum: 5000 },
-    plants: { type: 'array', maxItems: 100, uniqueItems: true, items: { type: 'string', pattern: '^[A-Za-z0-9]{1,4}$' } },
+    plants: { type: 'array', maxItems: 100, uniqueItems: true, items: key4 },
     pollOverlap: duration,
     openLookback: duration,
     webhook: {
@@ -158,6 +161,17 @@ export const SAP_SOURCE_SCHEMA = {
         language: { type: 'string', pattern: '^[A-Za-z0-9]{1,4}$', description: 'default EN' },
       },
     },
+    review: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'break-glass review orders, when this source is breakGlass.reviewSource',
+      properties: {
+        orderType: { ...key4, description: 'MaintenanceOrderType of review orders, e.g. PM01 or YA01; required for a review source' },
+        plant: { ...key4, description: 'MaintenancePlant; default breakGlass.reviewSite, else the first of plants' },
+        planningPlant: { ...key4, description: 'MaintenancePlanningPlant; default the plant' },
+        priority: { type: 'string', pattern: '^[A-Za-z0-9]$', description: 'MaintPriority; default the order type\'s' },
+      },
+    },
   },
 } as const;
 
@@ -179,6 +193,7 @@ interface SapBlock {
   mapping?: SapMappingOptions;
   assets?: SapAssetOptions;
   writeBack?: { textObjectType?: string; language?: string };
+  review?: SapReviewOptions;
 }
 
 /**
@@ -209,4 +224,22 @@ export function sapSourceOptions(id: string, block: Readonly<Record<string, unkn
       ...(webhook.maxBodyBytes !== undefined ? { maxBodyBytes: webhook.maxBodyBytes } : {}),
     },
   };
+}
+
+/**
+ * Why this `sap:` block (at config path `at`, e.g. /sources/2/sap) can't open break-glass review
+ * orders, or undefined when it can. Checked at load, so a missing setting shows at start and not
+ * at the first emergency. SAP has no default order type, and wogate can't guess one: order types
+ * are customizing (PM01 on-premise, YA01 in S/4HANA Cloud best practice, or the plant's own).
+ */
+export function sapReviewProblem(block: Readonly<Record<string, unknown>>, reviewSite: string | undefined, at: string): string | undefined {
+  const b = block as unknown as SapBlock;
+  if (b.review?.orderType === undefined) {
+    return `${at}/review/orderType: required when this source is /breakGlass/reviewSource (the MaintenanceOrderType of review orders, e.g. PM01 or YA01: order types are customizing, so there is no default)`;
+  }
+  if (reviewSite !== undefined && !PLANT.test(reviewSite)) return `/breakGlass/reviewSite: "${reviewSite}" is not an SAP plant (1 to 4 letters or digits)`;
+  if (reviewSite === undefined && b.review.plant === undefined && (b.plants ?? []).length === 0) {
+    return `/breakGlass/reviewSite: SAP needs a plant for review orders; set /breakGlass/reviewSite, ${at}/review/plant or ${at}/plants`;
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@ import { getPath } from './mapping.js';
 import type { Delivery, Source, SourceEvent, WebhookRequest } from './source.js';
 
 export { SAP_SOURCE_SCHEMA, sapSourceOptions } from './sap-schema.js';
+export type { SapReviewOptions } from './sap-api.js';
 export type { SapAuth } from './sap-client.js';
 export type { SapApprovals, SapAssetOptions, SapMappingOptions, SapStatusRule } from './sap-mapping.js';
 export type { SapWebhookAuth, SapWebhookOptions } from './sap-webhook.js';
@@ -13,7 +14,7 @@ export { DEFAULT_STATUS_RULES, DEFAULT_TYPE_MAP, DEFAULT_CRITICALITY_MAP } from 
 /**
  * The `kind: sap` source, with every secret already resolved from its reference: the connection to
  * API_MAINTENANCEORDER / API_EQUIPMENT (baseUrl, auth, sapClient, paging, plants, mapping, assets,
- * writeBack) and the Event Mesh webhook (credentials and freshness).
+ * writeBack, break-glass review orders) and the Event Mesh webhook (credentials and freshness).
  */
 export interface SapSourceOptions extends Omit<SapApiOptions, 'sourceId'> {
   readonly id: string;

@@ -179,4 +179,24 @@ CREATE TABLE portal_credentials (
 );
 `,
   },
+  {
+    version: 6,
+    name: 'staff-sessions',
+    sql: `
+-- Security staff signed in to the staff pages. Apart from the vendor portal's sessions, so that a
+-- portal cookie can never be read as a staff session. The role is the one the provider's claims
+-- mapped to at sign-in; ids and CSRF tokens are stored as SHA-256 hashes only.
+CREATE TABLE staff_sessions (
+  id_hash        TEXT PRIMARY KEY,
+  subject        TEXT NOT NULL,
+  name           TEXT NOT NULL,
+  role           TEXT NOT NULL,
+  csrf_hash      TEXT NOT NULL,
+  created_at     INTEGER NOT NULL,
+  last_seen_at   INTEGER NOT NULL,
+  expires_at     INTEGER NOT NULL
+);
+CREATE INDEX staff_sessions_expiry ON staff_sessions (expires_at);
+`,
+  },
 ];

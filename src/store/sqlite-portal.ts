@@ -1,11 +1,43 @@
 import type Database from 'better-sqlite3';
-import type { PortalSessionRecord, PortalStore, TakenCredential } from './portal-store.js';
+import type { PortalSessionRecord, PortalStore, SessionTable, StaffSessionRecord, TakenCredential } from './portal-store.js';
 
 type Row = Record<string, unknown>;
 
-/** The portal's tables (migration 5) in the daemon's SQLite file. */
-export class SqlitePortalStore implements PortalStore {
+/** The staff pages' sessions (migration 6). */
+class SqliteStaffSessions implements SessionTable<StaffSessionRecord> {
   constructor(private readonly db: Database.Database) {}
+
+  async createSession(s: StaffSessionRecord): Promise<void> {
+    this.db
+      .prepare('INSERT INTO staff_sessions (id_hash, subject, name, role, csrf_hash, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(s.idHash, s.subject, s.name, s.role, s.csrfHash, s.createdAt.getTime(), s.lastSeenAt.getTime(), s.expiresAt.getTime());
+  }
+
+  async getSession(idHash: string): Promise<StaffSessionRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM staff_sessions WHERE id_hash = ?').get(idHash) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      idHash: String(r.id_hash), subject: String(r.subject), name: String(r.name), role: String(r.role), csrfHash: String(r.csrf_hash),
+      createdAt: new Date(Number(r.created_at)), lastSeenAt: new Date(Number(r.last_seen_at)), expiresAt: new Date(Number(r.expires_at)),
+    };
+  }
+
+  async touchSession(idHash: string, at: Date): Promise<void> {
+    this.db.prepare('UPDATE staff_sessions SET last_seen_at = ? WHERE id_hash = ?').run(at.getTime(), idHash);
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    this.db.prepare('DELETE FROM staff_sessions WHERE id_hash = ?').run(idHash);
+  }
+}
+
+/** The portal's tables (migrations 5 and 6) in the daemon's SQLite file. */
+export class SqlitePortalStore implements PortalStore {
+  readonly staff: SqliteStaffSessions;
+
+  constructor(private readonly db: Database.Database) {
+    this.staff = new SqliteStaffSessions(db);
+  }
 
   async putLogin(stateHash: string, data: string, expiresAt: Date): Promise<void> {
     this.db.prepare('INSERT INTO portal_logins (state_hash, data, expires_at) VALUES (?, ?, ?)').run(stateHash, data, expiresAt.getTime());
@@ -46,10 +78,11 @@ export class SqlitePortalStore implements PortalStore {
     this.db.prepare('DELETE FROM portal_sessions WHERE id_hash = ?').run(idHash);
   }
 
-  async prune(now: Date, idleMs: number): Promise<number> {
+  async prune(now: Date, idle: { readonly portalMs: number; readonly staffMs: number }): Promise<number> {
     const t = now.getTime();
     return this.db.transaction(() => {
-      const a = this.db.prepare('DELETE FROM portal_sessions WHERE expires_at <= ? OR last_seen_at <= ?').run(t, t - idleMs).changes;
+      const a = this.db.prepare('DELETE FROM portal_sessions WHERE expires_at <= ? OR last_seen_at <= ?').run(t, t - idle.portalMs).changes
+        + this.db.prepare('DELETE FROM staff_sessions WHERE expires_at <= ? OR last_seen_at <= ?').run(t, t - idle.staffMs).changes;
       const b = this.db.prepare('DELETE FROM portal_logins WHERE expires_at <= ?').run(t).changes;
       // Uncollected credentials of certificates that have expired are useless: forget them.
       const c = this.db.prepare('DELETE FROM portal_credentials WHERE not_after <= ?').run(t).changes;

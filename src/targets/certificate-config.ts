@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseDuration, WogateError } from '../domain/index.js';
 import type { CertificateTargetOptions } from './certificate.js';
+import { VPN_PROFILE_SCHEMA, vpnProfileOptions } from './certificate-vpn.js';
 
 const MOUNT = '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$';
 const URL_PATTERN = '^https?://[^?#]+$';
@@ -61,12 +62,14 @@ export const CERTIFICATE_TARGET_SCHEMA = {
         timeout: { $ref: '#/definitions/duration', description: 'deadline for each call to Vault; default 10s' },
       },
     },
+    vpnProfile: VPN_PROFILE_SCHEMA,
   },
 } as const;
 
 interface CertificateBlock {
   issuer?: unknown;
   clockSkew?: string;
+  vpnProfile?: unknown;
   local?: {
     dir?: unknown; passphrase?: unknown; keyBits?: number; caKeyBits?: number; caValidity?: string;
     caCommonName?: string; organization?: string; crlUrl?: string; crlValidity?: string;
@@ -95,7 +98,11 @@ export function certificateTargetOptions(id: string, block: Readonly<Record<stri
     return n;
   };
   const clockSkewMs = ms(b.clockSkew, 'clockSkew', 0, 3_600_000, '0s and 1h');
-  const common = { id, ...(clockSkewMs !== undefined ? { clockSkewMs } : {}) };
+  const common = {
+    id,
+    ...(clockSkewMs !== undefined ? { clockSkewMs } : {}),
+    ...(b.vpnProfile !== undefined ? { vpnProfile: vpnProfileOptions(where, b.vpnProfile) } : {}),
+  };
 
   if (b.issuer === 'local') {
     const l = b.local ?? bad('local', 'is required with issuer: local');

@@ -1,5 +1,6 @@
 import type { TargetRef } from '../domain/index.js';
 import { silentLogger } from '../log.js';
+import { checkVpnProfile, VpnProfileProblem, type VpnProfile } from './certificate-vpn.js';
 import { LocalCa, type LocalCaOptions } from './local-ca.js';
 import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
 import { VaultPki, type VaultPkiOptions } from './vault-pki.js';
@@ -34,6 +35,11 @@ export interface IssuedCredential {
   readonly privateKeyPem: string;
   /** The issuing CA chain, leaf excluded. */
   readonly chainPem: string;
+  /**
+   * The target's VPN profile settings at issuance: the portal renders the client profile from
+   * them at collection (docs/portal.md). Absent: the credential is handed out as PKCS#12.
+   */
+  readonly vpnProfile?: VpnProfile;
 }
 
 /** Receives each new credential; throwing revokes the certificate and fails the provision (retryable). */
@@ -85,6 +91,8 @@ export interface CertificateTargetOptions {
    */
   readonly clockSkewMs?: number;
   readonly onIssued?: OnIssued;
+  /** Handed over with every credential, so the portal can offer a VPN client profile (certificate-vpn.ts). */
+  readonly vpnProfile?: VpnProfile;
 }
 
 /** X.520 ub-common-name; Vault and most TLS stacks refuse longer. */
@@ -111,6 +119,7 @@ export class CertificateTarget implements Target {
   private readonly issuer: CertificateIssuer;
   private readonly skewMs: number;
   private readonly onIssued: OnIssued | undefined;
+  private readonly vpnProfile: VpnProfile | undefined;
   private readonly locks = new Map<string, Promise<unknown>>();
   private ctx: CallContext = { now: new Date(), log: silentLogger };
 
@@ -121,6 +130,12 @@ export class CertificateTarget implements Target {
       throw new TargetError(o.id, `clockSkewMs ${show(o.clockSkewMs)} must be between 0 and 3600000`, false, { reason: 'config' });
     }
     this.onIssued = o.onIssued;
+    try {
+      this.vpnProfile = o.vpnProfile === undefined ? undefined : checkVpnProfile(o.vpnProfile);
+    } catch (e) {
+      if (!(e instanceof VpnProfileProblem)) throw e;
+      throw new TargetError(o.id, e.message, false, { reason: 'config' });
+    }
     this.issuer = o.issuer.kind === 'local' ? new LocalCa(o.id, o.issuer) : new VaultPki(o.id, o.issuer);
   }
 
@@ -240,7 +255,7 @@ export class CertificateTarget implements Target {
       return;
     }
     try {
-      await this.onIssued(grantId, credential);
+      await this.onIssued(grantId, this.vpnProfile ? { ...credential, vpnProfile: this.vpnProfile } : credential);
     } catch (e) {
       // A certificate whose key nobody received is useless and must not stay valid: revoke it, and
       // let the retry issue a fresh one.

@@ -17,7 +17,7 @@ import {
   type NameCheck,
   type TemplateValue,
 } from './http-template.js';
-import { TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
+import { entryId, TargetError, type CallContext, type Target, type TargetEntry, type TargetGrant } from './target.js';
 import { checkHttpUrl, excerpt, parseRetryAfter, pathOf, safeAxios, transportFailure } from '../http-safety.js';
 
 export interface HttpRequestSpec {
@@ -88,7 +88,16 @@ const GRANT_NAMES = [
   'resource.account', 'resource.group', 'resource.safe', 'resource.badge', 'resource.accessLevel', 'resource.commonName',
 ];
 /** Every placeholder the http target knows; a config naming anything else fails at start. */
-export const HTTP_PLACEHOLDERS: readonly string[] = [...GRANT_NAMES, 'ref.id', 'ref.key'];
+export const HTTP_PLACEHOLDERS: readonly string[] = [...GRANT_NAMES, 'entry.id', 'ref.id', 'ref.key'];
+
+/**
+ * Placeholders naming one work order's grant. Grants of several orders that open the same
+ * resource share one entry on the target (docs/decisions/0005), and the calls for that entry may
+ * come from any of them: a URL built from one of these would address a different remote entry
+ * per order, so a revoke could leave another order's entry open. They are refused in URLs.
+ */
+const GRANT_SCOPED = ['grant.id', 'grant.key', 'grant.orderKey', 'grant.orderId', 'grant.source'];
+
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -98,9 +107,11 @@ function isTemplateValue(v: unknown): v is TemplateValue {
 
 /**
  * Generic HTTP target: templated provision/update/revoke/list calls for systems without an adapter.
- * A revoke must work after a crash that lost the stored ref, so revoke templates should name the
- * grant (`{{grant.id}}`, `{{grant.key}}`) rather than `{{ref.id}}`: without a stored id such a
- * revoke fails as not retryable until an operator steps in.
+ * URLs address the target entry, which grants of several orders may share: `{{entry.id}}` (stable
+ * per target and resource), `{{ref.id}}` (what provision answered) or the resource's fields. A revoke
+ * must work after a crash that lost the stored ref, so revoke templates should prefer
+ * `{{entry.id}}` or the resource's fields to `{{ref.id}}`: without a stored id such a revoke fails
+ * as not retryable until an operator steps in.
  */
 export class HttpTarget implements Target {
   readonly kind = 'http';
@@ -173,20 +184,20 @@ export class HttpTarget implements Target {
 
   async provision(grant: TargetGrant, ctx: CallContext): Promise<TargetRef> {
     this.checkKind(grant);
-    const res = await this.call(this.req.provision, values(grant, undefined, ctx.now), ctx);
+    const res = await this.call(this.req.provision, values(this.id, grant, undefined, ctx.now), ctx);
     return this.refOf(this.req.provision, res, grant, undefined);
   }
 
   async update(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<TargetRef> {
     this.checkKind(grant);
-    const res = await this.call(this.req.update, values(grant, ref, ctx.now), ctx);
+    const res = await this.call(this.req.update, values(this.id, grant, ref, ctx.now), ctx);
     return this.refOf(this.req.update, res, grant, ref);
   }
 
   async revoke(grant: TargetGrant, ref: TargetRef | undefined, ctx: CallContext): Promise<void> {
     // provision() refuses other kinds before any call, so nothing of one can exist here.
     if (!this.resourceKinds.includes(grant.resource.kind)) return;
-    await this.call(this.req.revoke, values(grant, ref, ctx.now), ctx);
+    await this.call(this.req.revoke, values(this.id, grant, ref, ctx.now), ctx);
   }
 
   /** Without a `list` request configured this returns [] and drift detection is unavailable for this target. */
@@ -225,7 +236,7 @@ export class HttpTarget implements Target {
   private refOf(req: CompiledRequest, res: AxiosResponse<string>, grant: TargetGrant, prior: TargetRef | undefined): TargetRef {
     if (!req.refFrom) {
       // An update that does not answer with an id keeps the one provision stored, so revoke can still use it.
-      return prior && prior.id !== undefined ? prior : { key: grant.key };
+      return prior && prior.id !== undefined ? prior : { key: entryId(this.id, grant.resource) };
     }
     const id = readPath(this.parseJson(req, res, `JSON with a string or number at "${req.refFromText}"`), req.refFrom);
     if (!isId(id)) throw this.invalid(req, res, `expected JSON with a string or number at "${req.refFromText}"`);
@@ -305,7 +316,10 @@ function compileRequest(
     // A full URL here would send the target's credentials to whatever host the template names.
     throw new WogateError('CONFIG_INVALID', `${where}.url: must be a path starting with "/" (it is appended to baseUrl)`);
   }
-  const url = compileString(spec.url, `${where}.url`, check);
+  const url = compileString(spec.url, `${where}.url`, (name) =>
+    GRANT_SCOPED.includes(name)
+      ? 'names one work order\'s grant, but the grants of several orders opening one resource share one entry (docs/decisions/0005): address the entry with {{entry.id}}, {{ref.id}} or the resource\'s fields'
+      : check(name));
   const headers = Object.entries(spec.headers ?? {}).map(([name, v]): [string, CompiledString] => {
     checkHeaderName(name, `${where}.headers`);
     if (BAD_HEADER_CHAR.test(v)) throw new WogateError('CONFIG_INVALID', `${where}.headers.${name}: contains a character not allowed in a header`);
@@ -328,9 +342,11 @@ function compileRequest(
   };
 }
 
-function values(g: TargetGrant, ref: TargetRef | undefined, now: Date): Map<string, TemplateValue> {
+function values(targetId: string, g: TargetGrant, ref: TargetRef | undefined, now: Date): Map<string, TemplateValue> {
   const r = g.resource;
+  const entry = entryId(targetId, r);
   const m = new Map<string, TemplateValue>([
+    ['entry.id', entry],
     ['grant.id', g.id], ['grant.key', g.key], ['grant.orderKey', g.orderKey], ['grant.source', g.source],
     ['grant.orderId', g.orderId], ['grant.vendorId', g.vendorId], ['grant.technicianId', g.technicianId],
     ['grant.assetId', g.assetId], ['grant.targetId', g.targetId],
@@ -344,9 +360,9 @@ function values(g: TargetGrant, ref: TargetRef | undefined, now: Date): Map<stri
   const own = (k: string) => (ref && Object.hasOwn(ref, k) ? ref[k] : undefined);
   const id = own('id');
   if (isTemplateValue(id)) m.set('ref.id', id);
-  // Without refFrom the stored ref is { key: grant.key }, so the grant can stand in when none was recorded.
+  // Without refFrom the stored ref is { key: entry.id }, so the entry can stand in when none was recorded.
   const key = own('key');
-  m.set('ref.key', isTemplateValue(key) ? key : g.key);
+  m.set('ref.key', isTemplateValue(key) ? key : entry);
   return m;
 }
 

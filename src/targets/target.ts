@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { Grant, Resource, ResourceKind, TargetRef } from '../domain/index.js';
-import { WogateError } from '../domain/index.js';
+import { resourceKey, WogateError } from '../domain/index.js';
 import type { Logger } from '../log.js';
 
 export interface CallContext {
@@ -72,6 +73,15 @@ export class TargetError extends WogateError {
 export interface CertificatePublisher {
   caCertificatePem(): Promise<string>;
   crl(): Promise<{ readonly der: Buffer; readonly pem: string }>;
+}
+
+/**
+ * The stable id of the entry a resource gets on a target, the same for every grant opening it
+ * (docs/decisions/0005): 32 hex digits, for targets whose entries wogate names itself (the http
+ * target's {{entry.id}}).
+ */
+export function entryId(targetId: string, resource: Resource): string {
+  return createHash('sha256').update(`${targetId}\n${resourceKey(resource)}`).digest('hex').slice(0, 32);
 }
 
 export function publishesCertificates(t: Target): t is Target & CertificatePublisher {

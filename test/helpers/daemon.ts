@@ -83,7 +83,14 @@ export async function startDaemon(opts: { log?: Logger; edit?: (c: Cfg) => void 
     c.targets[0].http.baseUrl = gateway.url;
     opts.edit?.(c);
   });
-  const daemon = await serve({ configFile: file, env, log: opts.log ?? silentLogger });
+  let daemon: Daemon;
+  try {
+    daemon = await serve({ configFile: file, env, log: opts.log ?? silentLogger });
+  } catch (e) {
+    await gateway.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const hook: TestDaemon['hook'] = async (body, o = {}) => {
     const raw = o.raw ?? JSON.stringify(body);
     const id = o.id ?? `msg_${randomBytes(8).toString('hex')}`;

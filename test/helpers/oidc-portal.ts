@@ -43,7 +43,11 @@ async function loadProvider(): Promise<new (issuer: string, config: Record<strin
   return ((await import(name)) as { Provider: new (issuer: string, config: Record<string, unknown>) => ProviderInstance }).Provider;
 }
 
-export async function startPortalProvider(opts: { redirectUri: string; users: Readonly<Record<string, PortalTestUser>> }): Promise<PortalOidcProvider> {
+/**
+ * `redirectUri`: one, or several (the portal's and the staff pages' callbacks on one client).
+ * `claims`: claim names, beyond sub, vendor, acr and amr, that the ID token may carry (e.g. a role claim).
+ */
+export async function startPortalProvider(opts: { redirectUri: string | readonly string[]; users: Readonly<Record<string, PortalTestUser>>; claims?: readonly string[] }): Promise<PortalOidcProvider> {
   const Provider = await loadProvider();
   const clientId = 'wogate-portal';
   const clientSecret = randomBytes(24).toString('base64url');
@@ -77,7 +81,7 @@ export async function startPortalProvider(opts: { redirectUri: string; users: Re
   }
 
   const provider = new Provider(issuer, {
-    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
+    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: typeof opts.redirectUri === 'string' ? [opts.redirectUri] : [...opts.redirectUri], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }],
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
@@ -85,7 +89,7 @@ export async function startPortalProvider(opts: { redirectUri: string; users: Re
     // Claims go into the ID token itself, as the portal reads them from there.
     conformIdTokenClaims: false,
     // amr and acr listed under openid: this provider's claim filter passes only what a scope names.
-    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, openid: ['sub', 'vendor', 'acr', 'amr', 'auth_time'] },
+    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, openid: ['sub', 'vendor', 'acr', 'amr', 'auth_time', ...(opts.claims ?? [])] },
     findAccount: (_ctx: unknown, id: string) => (opts.users[id] ? { accountId: id, claims: () => ({ sub: id, ...opts.users[id]?.claims }) } : undefined),
   });
   built.provider = provider;

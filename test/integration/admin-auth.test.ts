@@ -214,7 +214,7 @@ describe('admin API authentication: OIDC bearer tokens, roles, and the route tab
     expect((await t.daemon.runtime.audit.verify()).ok).to.equal(true);
   });
 
-  it('records the signed-in operator as oidc:<sub> on a revoke, and the grant stays off', async () => {
+  it('records the signed-in operator as oidc:<sub> with their role on a revoke, and the grant stays off', async () => {
     await t.hook(demoOrder('WO-OIDC-1', 'APPR', new Date(), new Date()));
     await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-OIDC-1' })).length > 0, 'a grant for WO-OIDC-1');
     const [g] = await t.daemon.runtime.store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-OIDC-1' });
@@ -226,6 +226,7 @@ describe('admin API authentication: OIDC bearer tokens, roles, and the route tab
     expect((JSON.parse(res.text) as { grant: { state: string } }).grant.state).to.equal('revoked');
     const rec = (await t.daemon.runtime.store.readAudit(0, 100_000)).find((r) => r.action === 'grant.revoke_requested' && r.subject === g?.id);
     expect(rec?.actor).to.equal('oidc:olga-operator');
+    expect(rec?.details).to.include({ role: 'operator', via: 'api' });
   });
 
   it('refuses an OIDC token with 401 "OIDC is not configured" when auth.oidc is absent, and still takes wgt_ tokens', async () => {

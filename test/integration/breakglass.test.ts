@@ -149,6 +149,7 @@ describe('break-glass through the admin API', function () {
     expect(actions.indexOf('breakglass.requested')).to.be.below(actions.indexOf('breakglass.approved'));
     expect(actions.indexOf('breakglass.approved')).to.be.below(actions.indexOf('breakglass.closed'));
     expect(trail.find((a) => a.action === 'breakglass.approved')?.actor).to.equal('token:bob');
+    expect(trail.find((a) => a.action === 'breakglass.approved')?.details).to.include({ via: 'api' });
     const engine = (await audit()).filter((a) => ids.has(a.subject)).map((a) => a.action);
     expect(engine.filter((a) => a === 'grant.provisioned')).to.have.length(grants.length);
     expect(engine.filter((a) => a === 'grant.revoked')).to.have.length(grants.length);

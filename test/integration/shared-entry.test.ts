@@ -34,11 +34,43 @@ class EntryTarget implements Target {
   async close(): Promise<void> {}
 }
 
-describe('engine: two orders giving one technician the same access', () => {
+/**
+ * Gives every provision a new entry under an id it picks (a POST to a collection), and updates and
+ * revokes by that id: a second provision for the same resource would make a second entry.
+ */
+class IdTarget implements Target {
+  readonly kind = 'ids';
+  readonly nativeExpiry = false;
+  readonly resourceKinds = RESOURCE_KINDS;
+  readonly entries = new Map<string, Date>();
+  private next = 1;
+  constructor(readonly id: string) {}
+  async init(): Promise<void> {}
+  async provision(g: TargetGrant): Promise<TargetRef> {
+    const id = `e${this.next++}`;
+    this.entries.set(id, g.validUntil);
+    return { id };
+  }
+  async update(g: TargetGrant, ref: TargetRef | undefined): Promise<TargetRef> {
+    const id = String(ref?.id);
+    if (!this.entries.has(id)) throw new Error(`update of unknown entry ${id}`);
+    this.entries.set(id, g.validUntil);
+    return { id };
+  }
+  async revoke(_g: TargetGrant, ref: TargetRef | undefined): Promise<void> {
+    this.entries.delete(String(ref?.id));
+  }
+  async list(): Promise<TargetEntry[]> {
+    return [...this.entries].map(([id, expiresAt]) => ({ ref: { id }, expiresAt }));
+  }
+  async close(): Promise<void> {}
+}
+
+for (const [kind, make] of [['names its entry by the resource', (id: string) => new EntryTarget(id)], ['picks an id for each new entry', (id: string) => new IdTarget(id)]] as const) describe(`engine: two orders giving one technician the same access, on a target that ${kind}`, () => {
   const H = 3_600_000;
   let dir: string;
   let store: SqliteStore;
-  let fw: EntryTarget;
+  let fw: EntryTarget | IdTarget;
   let rec: Reconciler;
   const clock = { now: new Date('2026-11-22T10:00:00Z') };
 
@@ -46,7 +78,7 @@ describe('engine: two orders giving one technician the same access', () => {
     dir = tmpDir();
     store = new SqliteStore(path.join(dir, 'w.db'));
     await store.migrate();
-    fw = new EntryTarget('fw');
+    fw = make('fw');
     rec = new Reconciler({
       store, targets: new Map([['fw', fw]]), audit: new AuditLog(store, () => clock.now), log: silentLogger, metrics: createMetrics(),
       clock: () => clock.now, random: () => 0.5, world: () => ({ policySet: policySet(), register }),

@@ -83,10 +83,10 @@ targetContract('HttpTarget against a real HTTP gateway', async ({ secret }) => {
     headers: { Authorization: `Bearer ${secret}` },
     provision: {
       method: 'PUT',
-      url: '/entries/{{grant.key}}',
-      body: { key: '{{grant.key}}', expiresAt: '{{grant.validUntil}}', from: '{{resource.sourceAddress}}', to: '{{resource.address}}', port: '{{resource.port}}' },
+      url: '/entries/{{entry.id}}',
+      body: { key: '{{entry.id}}', expiresAt: '{{grant.validUntil}}', from: '{{resource.sourceAddress}}', to: '{{resource.address}}', port: '{{resource.port}}' },
     },
-    revoke: { method: 'DELETE', url: '/entries/{{grant.key}}' },
+    revoke: { method: 'DELETE', url: '/entries/{{entry.id}}' },
     list: { method: 'GET', url: '/entries', itemsFrom: 'items', keyFrom: 'key', expiresFrom: 'expiresAt' },
   });
   return {

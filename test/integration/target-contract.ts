@@ -92,7 +92,7 @@ export function targetContract(name: string, setup: (ctx: SetupContext) => Promi
     let log: ReturnType<typeof recordingLogger>;
     const ctx = (): CallContext => ({ now: new Date(), log });
 
-    const matching = (entries: TargetEntry[], g: TargetGrant, ref: TargetRef | undefined) => entries.filter((e) => entryMatches(e, { key: g.key, targetRef: ref, resource: g.resource }));
+    const matching = (entries: TargetEntry[], g: TargetGrant, ref: TargetRef | undefined) => entries.filter((e) => entryMatches(e, { key: g.key, targetId: g.targetId, targetRef: ref, resource: g.resource }));
 
     async function failure(call: () => Promise<unknown>): Promise<TargetError> {
       const e = await call().then(() => undefined, (err: unknown) => err);

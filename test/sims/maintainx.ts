@@ -9,7 +9,8 @@ import type { CmmsSimulator, SimOrderSpec } from './simulator.js';
  * MaintainX REST API v1 and webhooks, after MaintainX's OpenAPI document
  * (https://api.getmaintainx.com/v1/openapi.json): `Authorization: Bearer <key>`, GET /workorders with
  * `limit` (1-200), `cursor`/`nextCursor`, `sort`, repeated `statuses`/`expand`, `updatedAt[gte]`,
- * `show_upcoming`; GET /workorders/{id} → `{workOrder}`, 404 `{error}`; POST
+ * `show_upcoming`; GET /workorders/{id} → `{workOrder}`, 404 `{error}`; POST /workorders
+ * `{title, description, priority, dueDate, locationId, assetId, categories}` → 201 `{id}`; POST
  * /workorders/{id}/comments `{content}`; GET /assets → `{assets, nextCursor}`. Webhooks are signed
  * `t=<seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` (body and URI headers).
  *
@@ -72,7 +73,13 @@ export interface SimAssetSpec {
 }
 
 type MxStatus = 'OPEN' | 'IN_PROGRESS' | 'ON_HOLD' | 'DONE' | 'CANCELED' | 'SKIPPED';
+type MxPriority = 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH';
 const STATUSES: readonly MxStatus[] = ['OPEN', 'IN_PROGRESS', 'ON_HOLD', 'DONE', 'CANCELED', 'SKIPPED'];
+const PRIORITIES: readonly MxPriority[] = ['NONE', 'LOW', 'MEDIUM', 'HIGH'];
+const MX_STATUS: Record<SimOrderSpec['status'], MxStatus> = {
+  draft: 'OPEN', awaiting_approval: 'OPEN', approved: 'OPEN', in_progress: 'IN_PROGRESS', on_hold: 'ON_HOLD',
+  completed: 'DONE', closed: 'DONE', cancelled: 'CANCELED',
+};
 const SORTS = ['updatedAt', 'createdAt', 'dueDate', 'startedAt', 'completedAt'];
 
 interface MxWorkOrder {
@@ -80,9 +87,9 @@ interface MxWorkOrder {
   sequentialId: number;
   organizationId: number;
   title: string;
-  description: null;
+  description: string | null;
   status: MxStatus;
-  priority: 'NONE' | 'LOW' | 'MEDIUM' | 'HIGH';
+  priority: MxPriority;
   type: 'PREVENTIVE' | 'REACTIVE';
   assetId: number | null;
   locationId: number | null;
@@ -125,6 +132,10 @@ export class MaintainXSim implements CmmsSimulator {
   private readonly assets = new Map<number, MxAsset>();
   private readonly comments = new Map<string, string[]>();
   private readonly announced = new Set<string>();
+  /** Orders created through POST /workorders: they have no SimOrderSpec. */
+  private readonly createdIds: string[] = [];
+  private nextId = 7_300_001;
+  private createsWithoutId = 0;
   private readonly failures: (number | 'html' | 'hang')[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly labels: MaintainXSimLabels;
@@ -145,6 +156,7 @@ export class MaintainXSim implements CmmsSimulator {
     app.use('/v1', (req, res, next) => this.gate(req, res, next));
     app.use(express.json({ limit: '1mb' }));
     app.get('/v1/workorders', (req, res) => this.listOrders(req, res));
+    app.post('/v1/workorders', (req, res) => this.createOrder(req, res));
     app.get('/v1/workorders/:id', (req, res) => this.getOrder(req, res));
     app.post('/v1/workorders/:id/comments', (req, res) => this.postComment(req, res));
     app.get('/v1/assets', (req, res) => this.listAssets(req, res));
@@ -168,6 +180,15 @@ export class MaintainXSim implements CmmsSimulator {
 
   change(id: string, patch: Partial<Omit<SimOrderSpec, 'id'>>): void {
     const spec = this.specs.get(id);
+    const wo = this.orders.get(id);
+    if (!spec && wo && this.createdIds.includes(id)) {
+      // Created through the API, so there is no spec to render from: change the record itself.
+      if (patch.status) wo.status = MX_STATUS[patch.status];
+      if (patch.title) wo.title = patch.title;
+      if (patch.end) wo.dueDate = patch.end.toISOString();
+      wo.updatedAt = this.stamp();
+      return;
+    }
     if (!spec) throw new Error(`no work order ${id}`);
     const next = { ...spec, ...patch };
     this.specs.set(id, next);
@@ -222,6 +243,16 @@ export class MaintainXSim implements CmmsSimulator {
     return this.comments.get(id) ?? [];
   }
 
+  /** Work orders created through POST /workorders, by id, oldest first. */
+  created(): string[] {
+    return [...this.createdIds];
+  }
+
+  /** The next `count` creates succeed but answer 201 without the new id. */
+  answerCreatesWithoutId(count = 1): void {
+    this.createsWithoutId += count;
+  }
+
   failNext(count: number, how: number | 'html' | 'hang'): void {
     for (let i = 0; i < count; i++) this.failures.push(how);
   }
@@ -242,10 +273,7 @@ export class MaintainXSim implements CmmsSimulator {
     const prev = this.orders.get(s.id);
     const stamp = this.stamp();
     const approved = s.status !== 'draft' && s.status !== 'awaiting_approval';
-    const status: MxStatus = ({
-      draft: 'OPEN', awaiting_approval: 'OPEN', approved: 'OPEN', in_progress: 'IN_PROGRESS', on_hold: 'ON_HOLD',
-      completed: 'DONE', closed: 'DONE', cancelled: 'CANCELED',
-    } as const)[s.status];
+    const status = MX_STATUS[s.status];
     const [first, ...rest] = s.assetIds;
     const assetId = first === undefined ? null : num(first);
     const extraAssets = assetId === null ? s.assetIds : rest;
@@ -345,6 +373,43 @@ export class MaintainXSim implements CmmsSimulator {
     const wo = this.orders.get(id);
     if (!wo) return void res.status(404).json({ error: 'Work Order Not Found' });
     res.json({ workOrder: this.view(wo, list((req.query as Record<string, unknown>).expand), true) });
+  }
+
+  /**
+   * POST /workorders: a new OPEN work order with the next id. Refused with 400 and `{errors: [{error,
+   * fieldPath}]}` for a missing title, an unknown priority, a date without offset, or ids that are
+   * not positive integers.
+   */
+  private createOrder(req: Request, res: Response): void {
+    const b = (req.body ?? {}) as Record<string, unknown>;
+    const refuse = (fieldPath: string, error: string) => void res.status(400).json({ errors: [{ error, fieldPath }] });
+    if (typeof b.title !== 'string' || b.title.trim() === '') return refuse('title', 'title is required');
+    if (b.description !== undefined && typeof b.description !== 'string') return refuse('description', 'description must be a string');
+    const priority = b.priority ?? 'NONE';
+    if (!PRIORITIES.includes(priority as MxPriority)) return refuse('priority', 'priority must be one of NONE, LOW, MEDIUM, HIGH');
+    const dueDate = b.dueDate;
+    if (dueDate !== undefined && (typeof dueDate !== 'string' || !/(Z|[+-]\d\d:\d\d)$/.test(dueDate) || Number.isNaN(Date.parse(dueDate)))) return refuse('dueDate', 'dueDate must be an ISO 8601 date-time with offset');
+    for (const k of ['locationId', 'assetId'] as const) {
+      const v = b[k];
+      if (v !== undefined && !(typeof v === 'number' && Number.isSafeInteger(v) && v > 0)) return refuse(k, `${k} must be a positive integer`);
+    }
+    const categories = b.categories ?? [];
+    if (!Array.isArray(categories) || !categories.every((c) => typeof c === 'string')) return refuse('categories', 'categories must be an array of strings');
+    const id = this.nextId++;
+    const stamp = this.stamp();
+    this.orders.set(String(id), {
+      id, sequentialId: id % 100000, organizationId: this.orgId, title: b.title, description: (b.description as string | undefined) ?? null,
+      status: 'OPEN', priority: priority as MxPriority, type: 'REACTIVE',
+      assetId: (b.assetId as number | undefined) ?? null, locationId: (b.locationId as number | undefined) ?? null,
+      startDate: null, dueDate: (dueDate as string | undefined) ?? null, vendorIds: [], assigneeIds: [], teamIds: [],
+      categories: categories as string[], extraFields: {}, creatorId: 851, createdAt: stamp, updatedAt: stamp,
+    });
+    this.createdIds.push(String(id));
+    if (this.createsWithoutId > 0) {
+      this.createsWithoutId--;
+      return void res.status(201).json({});
+    }
+    res.status(201).json({ id });
   }
 
   private postComment(req: Request, res: Response): void {

@@ -30,6 +30,8 @@ export interface SapSimOptions {
   readonly serverPageSize?: number;
   /** The system clock (LastChangeDateTime, event time); SAP keeps whole seconds. */
   readonly clock?: () => Date;
+  /** Order types the system's customizing knows, for orders created through the API; default PM01-PM03, YA01-YA03. */
+  readonly orderTypes?: readonly string[];
 }
 
 export interface SimEquipment {
@@ -50,6 +52,8 @@ interface Stored {
   changed: number;
   lastChangeBy: string;
   longText?: { text: string; changed: number };
+  /** Header fields of an order created through the API, which SimOrderSpec has no place for. */
+  header?: { orderType: string; planningPlant: string; priority?: string };
 }
 
 type Row = Record<string, unknown>;
@@ -76,6 +80,10 @@ const EVENT: Record<CanonicalStatus, string> = {
 };
 const ORDER_TYPE: Record<OrderType, string> = { planned: 'YA03', corrective: 'YA01', emergency: 'YA02' };
 const END_OF_TIME = Date.UTC(9999, 11, 31);
+const KEY4 = /^[A-Za-z0-9]{1,4}$/;
+const ODATA_DATE = /^\/Date\((\d{1,15})(?:[+-]\d{4})?\)\/$/;
+// Fields SAP fills itself (sap:creatable="false" in API_MAINTENANCEORDER, and the key: internal numbering).
+const NOT_CREATABLE = ['MaintenanceOrder', 'SystemStatusText', 'UserStatusText', 'LastChangeDateTime', 'MaintOrderCreationDateTime', 'CreatedByUser', 'LastChangeByUser'];
 
 /** Options for the SAP source that point at this simulator and read its orders back to their specs. */
 export function simSourceOptions(sim: SapSim, over: Partial<SapSourceOptions> = {}): SapSourceOptions {
@@ -231,6 +239,10 @@ export class SapSim implements CmmsSimulator {
   private readonly tokens = new Map<string, number>();
   private readonly sessions = new Map<string, string>();
   private failures: (number | 'html' | 'hang' | 'pass')[] = [];
+  private readonly orderTypes: ReadonlySet<string>;
+  private readonly createdIds: string[] = [];
+  private nextOrder = 4_100_001;
+  private createsWithoutId = 0;
   private server: Server | undefined;
   private base = '';
 
@@ -238,6 +250,7 @@ export class SapSim implements CmmsSimulator {
     this.username = o.username ?? 'WOGATE_COMM';
     this.password = o.password ?? randomBytes(12).toString('hex');
     this.webhookUser = o.webhook ?? { username: 'event-mesh', password: randomBytes(12).toString('hex') };
+    this.orderTypes = new Set(o.orderTypes ?? ['PM01', 'PM02', 'PM03', 'YA01', 'YA02', 'YA03']);
   }
 
   get url(): string {
@@ -307,6 +320,22 @@ export class SapSim implements CmmsSimulator {
 
   notes(id: string): readonly string[] {
     return this.noteLog.get(id) ?? [];
+  }
+
+  /** Orders created through the API (POST MaintenanceOrder), by order number, oldest first. */
+  created(): string[] {
+    return [...this.createdIds];
+  }
+
+  /** The order as a GET of MaintenanceOrder('<id>') answers it (partners expanded), or undefined. */
+  record(id: string): Row | undefined {
+    const s = this.orders.get(id);
+    return s ? this.wire(this.render(id, s, 'to_MaintenanceOrderPartner')) : undefined;
+  }
+
+  /** The next `count` creates succeed but answer 201 without the order number, as a broken gateway might. */
+  answerCreatesWithoutId(count = 1): void {
+    this.createsWithoutId += count;
   }
 
   /** `after` lets that many calls through first, e.g. to fail the second page of a poll. */
@@ -431,6 +460,10 @@ export class SapSim implements CmmsSimulator {
       this.collection(req, res, query, [...this.orders.entries()].map(([id, s]) => this.render(id, s, query.get('$expand'))));
       return;
     }
+    if (req.method === 'POST' && path === `${SIM_SERVICE}/MaintenanceOrder`) {
+      this.createOrder(req, res);
+      return;
+    }
     const one = new RegExp(`^${SIM_SERVICE}/MaintenanceOrder\\('((?:[^']|'')*)'\\)(/to_MaintenanceOrderLongText)?$`).exec(path);
     if (one) {
       const id = (one[1] as string).replace(/''/g, "'");
@@ -481,6 +514,64 @@ export class SapSim implements CmmsSimulator {
     this.error(res, 404, '/IWBEP/CM_MGW_RT/021', `Resource not found for segment '${path.split('/').pop() ?? ''}'`);
   }
 
+  /**
+   * POST MaintenanceOrder: a new order with internal numbering, status CRTD, its header long text
+   * taken from a deep insert on to_MaintenanceOrderLongText (an array, or {results: [...]}).
+   * Refused with 400 as SAP would: an order type the customizing lacks, no planning plant, a
+   * description over the 40 characters of MaintenanceOrderDesc, a date not in /Date(ms)/ form, a
+   * finish before the start, a field SAP fills itself.
+   */
+  private createOrder(req: Request, res: Response): void {
+    if (!this.csrfOk(req, res)) return;
+    const b = req.body as unknown;
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) return this.error(res, 400, '/IWBEP/CM_MGW_RT/001', 'The request body is not an entity');
+    const body = b as Row;
+    const bad = (code: string, message: string) => this.error(res, 400, code, message);
+    const fixed = NOT_CREATABLE.find((k) => Object.hasOwn(body, k));
+    if (fixed) return bad('/IWBEP/CM_MGW_RT/009', `Property '${fixed}' is not creatable`);
+    const type = body.MaintenanceOrderType;
+    if (typeof type !== 'string' || !this.orderTypes.has(type)) return bad('IWO_BAPI2/115', `Order type ${String(type)} is not defined`);
+    const desc = body.MaintenanceOrderDesc;
+    if (typeof desc !== 'string' || desc.length > 40) return bad('/IWBEP/CM_MGW_RT/001', 'Property MaintenanceOrderDesc: value is not a string of at most 40 characters');
+    const planning = body.MaintenancePlanningPlant;
+    const plant = body.MaintenancePlant ?? planning;
+    if (typeof planning !== 'string' || !KEY4.test(planning) || typeof plant !== 'string' || !KEY4.test(plant)) return bad('IWO_BAPI2/104', 'Enter a maintenance planning plant');
+    const priority = body.MaintPriority;
+    if (priority !== undefined && (typeof priority !== 'string' || !/^[A-Za-z0-9]$/.test(priority))) return bad('IWO_BAPI2/118', `Priority ${String(priority)} is not defined`);
+    const date = (k: string): number | undefined => {
+      const m = typeof body[k] === 'string' ? ODATA_DATE.exec(body[k]) : null;
+      return m ? Number(m[1]) : undefined;
+    };
+    const start = date('MaintOrdBasicStartDateTime');
+    const end = date('MaintOrdBasicEndDateTime');
+    if (start === undefined || end === undefined) return bad('/IWBEP/CM_MGW_RT/001', 'Invalid value for property MaintOrdBasicStartDateTime/MaintOrdBasicEndDateTime (expected /Date(ms)/)');
+    if (end < start) return bad('IW/217', 'Basic finish date is before basic start date');
+    const nav = body.to_MaintenanceOrderLongText;
+    const texts: unknown = Array.isArray(nav) ? nav : (nav as Row | undefined)?.results;
+    if (nav !== undefined && (!Array.isArray(texts) || texts.length > 1)) return bad('/IWBEP/CM_MGW_RT/001', 'to_MaintenanceOrderLongText: expected at most one header long text');
+    const lt = (texts as Row[] | undefined)?.[0];
+    if (lt && (lt.TextObjectType !== 'KOPF' || lt.Language !== 'EN' || typeof lt.MaintenanceOrderLongText !== 'string')) return bad('IWO_BAPI/121', 'Text ID or language not allowed');
+
+    const id = String(this.nextOrder++);
+    const now = this.now();
+    const stored: Stored = {
+      spec: { id, status: 'awaiting_approval', vendorId: '', technicianIds: [], assetIds: [], start: new Date(start), end: new Date(end), type: 'corrective', site: plant, approvers: [], title: desc },
+      created: now, changed: now, lastChangeBy: this.username,
+      header: { orderType: type, planningPlant: planning, ...(priority !== undefined ? { priority } : {}) },
+      ...(lt ? { longText: { text: lt.MaintenanceOrderLongText as string, changed: now } } : {}),
+    };
+    this.orders.set(id, stored);
+    this.createdIds.push(id);
+    if (stored.longText) this.noteLog.set(id, [stored.longText.text]);
+    const row = this.wire(this.render(id, stored, null));
+    if (this.createsWithoutId > 0) {
+      this.createsWithoutId--;
+      delete row.MaintenanceOrder;
+      delete row.__metadata;
+    }
+    res.status(201).set('location', `${this.base}${SIM_SERVICE}/MaintenanceOrder('${id}')`).json({ d: row });
+  }
+
   /** $filter, $orderby, $skip, $top, then server paging by $skiptoken. Rows carry raw values; dates as ms until sent. */
   private collection(req: Request, res: Response, q: URLSearchParams, rows: Row[]): void {
     const filter = q.get('$filter');
@@ -511,7 +602,7 @@ export class SapSim implements CmmsSimulator {
     const uri = `${this.base}${SIM_SERVICE}/MaintenanceOrder('${id}')`;
     const exp = new Set((expand ?? '').split(',').map((e) => e.trim()));
     const partners = [
-      { PartnerFunction: 'VN', MaintenanceOrderPartner: o.vendorId },
+      ...(o.vendorId ? [{ PartnerFunction: 'VN', MaintenanceOrderPartner: o.vendorId }] : []),
       ...o.technicianIds.map((t) => ({ PartnerFunction: 'VW', MaintenanceOrderPartner: t })),
       { PartnerFunction: 'AB', MaintenanceOrderPartner: '10000123' },
     ].map((p) => ({ __metadata: { type: 'API_MAINTENANCEORDER.MaintenanceOrderPartner_Type' }, MaintenanceOrder: id, ...p }));
@@ -519,24 +610,24 @@ export class SapSim implements CmmsSimulator {
     return {
       __metadata: { id: uri, uri, type: 'API_MAINTENANCEORDER.MaintenanceOrderType' },
       MaintenanceOrder: id,
-      MaintenanceOrderType: ORDER_TYPE[o.type],
+      MaintenanceOrderType: s.header?.orderType ?? ORDER_TYPE[o.type],
       MaintenanceOrderDesc: o.title ?? `Order ${id}`,
       MaintOrdBasicStartDateTime: o.start.getTime(),
       MaintOrdBasicEndDateTime: o.end.getTime(),
       MaintOrdSchedldBscStrtDateTime: o.start.getTime(),
       MaintOrdSchedldBscEndDateTime: o.end.getTime(),
-      MaintenancePlanningPlant: o.site,
+      MaintenancePlanningPlant: s.header?.planningPlant ?? o.site,
       MaintenancePlant: o.site,
       MainWorkCenter: 'RES-0300',
       Equipment: o.assetIds[0] ?? '',
       EquipmentName: o.assetIds[0] ? `Equipment ${o.assetIds[0]}` : '',
-      FunctionalLocation: `${o.site}-SPA-UTIL`,
+      FunctionalLocation: s.header ? '' : `${o.site}-SPA-UTIL`,
       TechnicalObject: o.assetIds[0] ?? '',
-      TechObjIsEquipOrFuncnlLoc: 'EAMS_EQUI',
-      MaintPriority: o.type === 'emergency' ? '1' : '3',
+      TechObjIsEquipOrFuncnlLoc: s.header ? '' : 'EAMS_EQUI',
+      MaintPriority: s.header ? (s.header.priority ?? '') : o.type === 'emergency' ? '1' : '3',
       SystemStatusText: sys,
       UserStatusText: user,
-      CreatedByUser: 'PLANNER1',
+      CreatedByUser: s.header ? this.username : 'PLANNER1',
       LastChangeByUser: s.lastChangeBy,
       MaintOrderCreationDateTime: s.created,
       LastChangeDateTime: s.changed,

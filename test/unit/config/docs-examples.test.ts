@@ -49,3 +49,14 @@ describe('config/wogate.example.yaml', () => {
     validateWith('config.schema.json', { store: { kind: 'sqlite' }, policies: { dir: 'p' }, register: { assets: 'a', vendors: 'v' }, sources }, 'wogate.example.yaml', 'CONFIG_INVALID');
   });
 });
+
+describe('docs/staff.md', () => {
+  it('its auth and staff block is valid against config.schema.json', () => {
+    const text = fs.readFileSync(path.join(REPO, 'docs/staff.md'), 'utf8');
+    const block = [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string).find((b) => b.startsWith('auth:'));
+    expect(block, 'docs/staff.md shows an auth: and staff: block').to.be.a('string');
+    const { auth, staff } = YAML.parse(block as string) as { auth: unknown; staff: unknown };
+    expect(staff).to.be.an('object');
+    validateWith('config.schema.json', { store: { kind: 'sqlite' }, policies: { dir: 'p' }, register: { assets: 'a', vendors: 'v' }, auth, staff }, 'docs/staff.md', 'CONFIG_INVALID');
+  });
+});

@@ -6,7 +6,7 @@ import type { Logger } from '../../../src/log.js';
 import { silentLogger } from '../../../src/log.js';
 import { compileString, renderUrl, TemplateValueError } from '../../../src/targets/http-template.js';
 import { HttpTarget, type HttpTargetOptions } from '../../../src/targets/http.js';
-import { TargetError, type CallContext, type TargetGrant } from '../../../src/targets/target.js';
+import { entryId, TargetError, type CallContext, type TargetGrant } from '../../../src/targets/target.js';
 
 const BASE = 'http://gw.test';
 const CANARY = 'Bearer CANARY-9d1e6b0c-never-print-me';
@@ -25,6 +25,8 @@ const grant: TargetGrant = {
   validFrom: new Date('2026-11-22T09:00:00Z'),
   validUntil: new Date('2026-11-22T11:00:00Z'),
 };
+/** The id the target names this grant's entry by: the same for every grant opening the resource. */
+const ENTRY = entryId('gw', grant.resource);
 const ctx: CallContext = { now: new Date('2026-11-22T10:00:00Z'), log: silentLogger };
 
 function target(over: Partial<HttpTargetOptions> = {}): HttpTarget {
@@ -32,8 +34,8 @@ function target(over: Partial<HttpTargetOptions> = {}): HttpTarget {
     id: 'gw',
     baseUrl: BASE,
     headers: { Authorization: CANARY },
-    provision: { method: 'PUT', url: '/access/{{grant.id}}', body: { tech: '{{grant.technicianId}}' } },
-    revoke: { method: 'DELETE', url: '/access/{{grant.id}}' },
+    provision: { method: 'PUT', url: '/access/{{entry.id}}', body: { tech: '{{grant.technicianId}}' } },
+    revoke: { method: 'DELETE', url: '/access/{{entry.id}}' },
     ...over,
   });
 }
@@ -77,18 +79,18 @@ describe('targets/http: generic HTTP target', () => {
     it('percent-encodes substituted values so they stay inside their URL path segment', async () => {
       let seen = '';
       nock(BASE).put((p) => ((seen = p), true)).reply(200, '{}');
-      t = target();
-      await t.provision({ ...grant, id: 'a b/c?d#e%' }, ctx);
+      t = target({ provision: { method: 'PUT', url: '/access/{{grant.technicianId}}' } });
+      await t.provision({ ...grant, technicianId: 'a b/c?d#e%' }, ctx);
       expect(seen).to.equal('/access/a%20b%2Fc%3Fd%23e%25');
     });
 
     it('keeps the type of a JSON leaf that is exactly one placeholder and interpolates mixed strings', async () => {
       let body: unknown;
-      nock(BASE).put('/access/g-1', (b) => ((body = b), true)).reply(200, '{}');
+      nock(BASE).put(`/access/${ENTRY}`, (b) => ((body = b), true)).reply(200, '{}');
       t = target({
         provision: {
           method: 'PUT',
-          url: '/access/{{grant.id}}',
+          url: '/access/{{entry.id}}',
           body: {
             ttl: '{{grant.ttlSeconds}}', port: '{{ resource.port }}', until: '{{grant.validUntilEpoch}}',
             to: '{{resource.address}}:{{resource.port}}/{{resource.protocol}}', fixed: [true, null, 3], nested: { iso: '{{grant.validUntil}}' },
@@ -102,14 +104,14 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('sends templated headers alongside the target headers', async () => {
-      nock(BASE, { reqheaders: { authorization: CANARY, 'x-order': 'WO-1', 'x-tech': 'acme/jdoe' } }).put('/access/g-1').reply(204);
-      t = target({ provision: { method: 'PUT', url: '/access/{{grant.id}}', headers: { 'X-Order': '{{grant.orderId}}', 'X-Tech': '{{grant.vendorId}}/{{grant.technicianId}}' } } });
-      expect(await t.provision(grant, ctx)).to.deep.equal({ key: grant.key });
+      nock(BASE, { reqheaders: { authorization: CANARY, 'x-order': 'WO-1', 'x-tech': 'acme/jdoe' } }).put(`/access/${ENTRY}`).reply(204);
+      t = target({ provision: { method: 'PUT', url: '/access/{{entry.id}}', headers: { 'X-Order': '{{grant.orderId}}', 'X-Tech': '{{grant.vendorId}}/{{grant.technicianId}}' } } });
+      expect(await t.provision(grant, ctx)).to.deep.equal({ key: ENTRY });
     });
 
     it('refuses a header value containing CR or LF and sends nothing', async () => {
-      const scope = nock(BASE).put('/access/g-1').reply(200, '{}');
-      t = target({ provision: { method: 'PUT', url: '/access/{{grant.id}}', headers: { 'X-Tech': '{{grant.technicianId}}' } } });
+      const scope = nock(BASE).put(`/access/${ENTRY}`).reply(200, '{}');
+      t = target({ provision: { method: 'PUT', url: '/access/{{entry.id}}', headers: { 'X-Tech': '{{grant.technicianId}}' } } });
       const e = await failure(t.provision({ ...grant, technicianId: 'jdoe\r\nX-Admin: yes' }, ctx));
       expect(e.retryable).to.equal(false);
       expect(e.message).to.include('{{grant.technicianId}}').and.include('CR, LF');
@@ -117,9 +119,9 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('refuses a value that would make a "." or ".." path segment, or an empty one', async () => {
-      t = target();
+      t = target({ revoke: { method: 'DELETE', url: '/access/{{grant.technicianId}}' } });
       for (const id of ['..', '.', '']) {
-        const e = await failure(t.revoke({ ...grant, id }, undefined, ctx));
+        const e = await failure(t.revoke({ ...grant, technicianId: id }, undefined, ctx));
         expect(e.retryable, id).to.equal(false);
       }
     });
@@ -149,6 +151,24 @@ describe('targets/http: generic HTTP target', () => {
       configError(() => target({ revoke: { method: 'DELETE', url: 'http://evil.test/{{grant.id}}' } }));
       configError(() => target({ baseUrl: 'http://gw.test/?token=x' }));
       configError(() => target({ headers: { Authorization: 'Bearer x\n' } }));
+    });
+
+    it('refuses a URL that names one order\'s grant: grants of several orders share one entry', () => {
+      for (const name of ['grant.id', 'grant.key', 'grant.orderKey', 'grant.orderId', 'grant.source']) {
+        for (const op of ['provision', 'revoke'] as const) {
+          const e = configError(() => target({ [op]: { method: op === 'revoke' ? 'DELETE' : 'PUT', url: `/access/{{${name}}}` } }));
+          expect(e.message, `${op} ${name}`).to.include(`${op}.url`).and.include('{{entry.id}}');
+        }
+      }
+      // In a body it is information, not the entry's address.
+      target({ provision: { method: 'PUT', url: '/access/{{entry.id}}', body: { order: '{{grant.orderKey}}' } } });
+    });
+
+    it('names one entry for every grant opening the same resource on a target, and another on another target or resource', () => {
+      const other = { ...grant, id: 'g-2', key: 'cmms:WO-2|jdoe|gw|net:10.8.0.21>10.20.0.10:502/tcp', orderKey: 'cmms:WO-2', orderId: 'WO-2' };
+      expect(entryId('gw', other.resource)).to.equal(ENTRY).and.match(/^[0-9a-f]{32}$/);
+      expect(entryId('gw2', grant.resource)).to.not.equal(ENTRY);
+      expect(entryId('gw', { kind: 'network', sourceAddress: '10.8.0.21', address: '10.20.0.10', port: 503, protocol: 'tcp' })).to.not.equal(ENTRY);
     });
 
     it('keeps every substituted string inside its path segment or query value, on the configured host (property)', () => {
@@ -193,10 +213,10 @@ describe('targets/http: generic HTTP target', () => {
       expect(await t.provision(grant, ctx)).to.deep.equal({ id: 7 });
     });
 
-    it('returns the grant key as ref when no refFrom is configured', async () => {
-      nock(BASE).put('/access/g-1').reply(200, 'not json, and nobody needs it');
+    it('returns the entry id as ref when no refFrom is configured', async () => {
+      nock(BASE).put(`/access/${ENTRY}`).reply(200, 'not json, and nobody needs it');
       t = target();
-      expect(await t.provision(grant, ctx)).to.deep.equal({ key: grant.key });
+      expect(await t.provision(grant, ctx)).to.deep.equal({ key: ENTRY });
     });
 
     it('updates through the stored ref id and keeps it when the answer carries none', async () => {
@@ -209,9 +229,9 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('updates by provisioning again when no update request is configured', async () => {
-      const scope = nock(BASE).put('/access/g-1').reply(200, '{}');
+      const scope = nock(BASE).put(`/access/${ENTRY}`).reply(200, '{}');
       t = target();
-      expect(await t.update(grant, { key: grant.key }, ctx)).to.deep.equal({ key: grant.key });
+      expect(await t.update(grant, { key: ENTRY }, ctx)).to.deep.equal({ key: ENTRY });
       expect(scope.isDone()).to.equal(true);
     });
 
@@ -236,22 +256,22 @@ describe('targets/http: generic HTTP target', () => {
   describe('revoke', () => {
     for (const status of [404, 410]) {
       it(`counts ${status} as already revoked`, async () => {
-        nock(BASE).delete('/access/g-1').reply(status, 'gone');
+        nock(BASE).delete(`/access/${ENTRY}`).reply(status, 'gone');
         t = target();
         await t.revoke(grant, undefined, ctx);
       });
     }
 
     it('is idempotent: revoking twice succeeds both times', async () => {
-      nock(BASE).delete('/access/g-1').reply(204).delete('/access/g-1').reply(404);
+      nock(BASE).delete(`/access/${ENTRY}`).reply(204).delete(`/access/${ENTRY}`).reply(404);
       t = target();
-      await t.revoke(grant, { key: grant.key }, ctx);
-      await t.revoke(grant, { key: grant.key }, ctx);
+      await t.revoke(grant, { key: ENTRY }, ctx);
+      await t.revoke(grant, { key: ENTRY }, ctx);
     });
 
     it('uses the configured goneStatus instead of the default', async () => {
-      nock(BASE).delete('/access/g-1').reply(404);
-      t = target({ revoke: { method: 'DELETE', url: '/access/{{grant.id}}', goneStatus: [409] } });
+      nock(BASE).delete(`/access/${ENTRY}`).reply(404);
+      t = target({ revoke: { method: 'DELETE', url: '/access/{{entry.id}}', goneStatus: [409] } });
       expect((await failure(t.revoke(grant, undefined, ctx))).retryable).to.equal(false);
     });
 
@@ -267,7 +287,7 @@ describe('targets/http: generic HTTP target', () => {
 
   describe('errors', () => {
     it('honours Retry-After seconds on 429 as retryable with retryAfterMs', async () => {
-      nock(BASE).put('/access/g-1').reply(429, 'slow down', { 'Retry-After': '7' });
+      nock(BASE).put(`/access/${ENTRY}`).reply(429, 'slow down', { 'Retry-After': '7' });
       t = target();
       const e = await failure(t.provision(grant, ctx));
       expect(e.retryable).to.equal(true);
@@ -275,7 +295,7 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('honours a Retry-After HTTP date on 503, measured from the call time', async () => {
-      nock(BASE).delete('/access/g-1').reply(503, '', { 'Retry-After': new Date(ctx.now.getTime() + 30_000).toUTCString() });
+      nock(BASE).delete(`/access/${ENTRY}`).reply(503, '', { 'Retry-After': new Date(ctx.now.getTime() + 30_000).toUTCString() });
       t = target();
       const e = await failure(t.revoke(grant, undefined, ctx));
       expect(e.retryable).to.equal(true);
@@ -283,18 +303,18 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('treats 500 as retryable and 400 as not, naming method, path, status and a capped body excerpt', async () => {
-      nock(BASE).put('/access/g-1').reply(500, 'x'.repeat(1000)).put('/access/g-1').reply(400, '{"error":"bad window"}');
+      nock(BASE).put(`/access/${ENTRY}`).reply(500, 'x'.repeat(1000)).put(`/access/${ENTRY}`).reply(400, '{"error":"bad window"}');
       t = target();
       const e500 = await failure(t.provision(grant, ctx));
       expect(e500.retryable).to.equal(true);
-      expect(e500.message).to.include('PUT /access/g-1 answered 500').and.include(`${'x'.repeat(200)}…`).and.not.include('x'.repeat(201));
+      expect(e500.message).to.include(`PUT /access/${ENTRY} answered 500`).and.include(`${'x'.repeat(200)}…`).and.not.include('x'.repeat(201));
       const e400 = await failure(t.provision(grant, ctx));
       expect(e400.retryable).to.equal(false);
       expect(e400.message).to.include('answered 400').and.include('bad window');
     });
 
     it('treats a timeout as retryable', async () => {
-      nock(BASE).put('/access/g-1').delay(2000).reply(200, '{}');
+      nock(BASE).put(`/access/${ENTRY}`).delay(2000).reply(200, '{}');
       t = target({ timeoutMs: 100 });
       const e = await failure(t.provision(grant, ctx));
       expect(e.retryable).to.equal(true);
@@ -302,7 +322,7 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('treats a network error as retryable', async () => {
-      nock(BASE).put('/access/g-1').replyWithError(netError('ECONNRESET', 'socket hang up'));
+      nock(BASE).put(`/access/${ENTRY}`).replyWithError(netError('ECONNRESET', 'socket hang up'));
       t = target();
       const e = await failure(t.provision(grant, ctx));
       expect(e.retryable).to.equal(true);
@@ -310,7 +330,7 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('treats a call aborted by the caller as retryable', async () => {
-      nock(BASE).put('/access/g-1').delay(2000).reply(200, '{}');
+      nock(BASE).put(`/access/${ENTRY}`).delay(2000).reply(200, '{}');
       t = target();
       const e = await failure(t.provision(grant, { ...ctx, signal: AbortSignal.timeout(50) }));
       expect(e.retryable).to.equal(true);
@@ -318,7 +338,7 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('does not follow a redirect', async () => {
-      nock(BASE).put('/access/g-1').reply(302, '', { Location: 'http://elsewhere.test/steal' });
+      nock(BASE).put(`/access/${ENTRY}`).reply(302, '', { Location: 'http://elsewhere.test/steal' });
       const elsewhere = nock('http://elsewhere.test').put('/steal').reply(200, '{}');
       t = target();
       const e = await failure(t.provision(grant, ctx));
@@ -328,7 +348,7 @@ describe('targets/http: generic HTTP target', () => {
     });
 
     it('fails retryably when the answer exceeds maxResponseBytes', async () => {
-      nock(BASE).put('/access/g-1').reply(200, 'y'.repeat(5000));
+      nock(BASE).put(`/access/${ENTRY}`).reply(200, 'y'.repeat(5000));
       t = target({ maxResponseBytes: 1000 });
       const e = await failure(t.provision(grant, ctx));
       expect(e.retryable).to.equal(true);
@@ -345,12 +365,12 @@ describe('targets/http: generic HTTP target', () => {
         child: () => log,
       };
       nock(BASE, { reqheaders: { authorization: CANARY } })
-        .put('/access/g-1').query(true).reply(500, 'upstream down')
-        .put('/access/g-1').query(true).replyWithError(netError('ECONNREFUSED', `connect ECONNREFUSED ${BASE}/access/g-1?sig=QUERYSECRET`));
-      t = target({ provision: { method: 'PUT', url: '/access/{{grant.id}}?sig=QUERYSECRET', headers: { 'X-Token': CANARY } } });
+        .put(`/access/${ENTRY}`).query(true).reply(500, 'upstream down')
+        .put(`/access/${ENTRY}`).query(true).replyWithError(netError('ECONNREFUSED', `connect ECONNREFUSED ${BASE}/access/g-1?sig=QUERYSECRET`));
+      t = target({ provision: { method: 'PUT', url: '/access/{{entry.id}}?sig=QUERYSECRET', headers: { 'X-Token': CANARY } } });
       const errors = [await failure(t.provision(grant, { ...ctx, log })), await failure(t.provision(grant, { ...ctx, log }))];
       const seen = [...errors.flatMap((e) => [e.message, JSON.stringify(e.details), String(e.stack)]), ...lines].join('\n');
-      expect(seen).to.include('/access/g-1');
+      expect(seen).to.include(`/access/${ENTRY}`);
       expect(seen).to.not.include('CANARY');
       expect(seen).to.not.include('QUERYSECRET');
     });

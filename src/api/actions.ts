@@ -1,0 +1,68 @@
+import type { ActorContext } from '../audit/audit.js';
+import { WogateError, type Evaluation, type Grant } from '../domain/index.js';
+import type { Reconciler, World } from '../engine/reconciler.js';
+import type { Suspension, VendorSuspensions } from '../engine/suspensions.js';
+import type { Store } from '../store/store.js';
+
+/**
+ * What security staff can do, whether they call the admin API or use the staff pages: one
+ * implementation, so a page can never do more (or check less) than its API route.
+ */
+export interface ActionDeps {
+  readonly store: Store;
+  readonly reconciler: Reconciler;
+  readonly world: () => World;
+  readonly suspensions?: VendorSuspensions;
+}
+
+/** The written reason every operator action needs: 3 to 500 characters. */
+export function reasonFrom(body: unknown): string {
+  const reason = (body ?? {}) as { reason?: unknown };
+  if (typeof reason.reason !== 'string' || reason.reason.trim().length < 3 || reason.reason.length > 500) {
+    throw new WogateError('BAD_REQUEST', 'field "reason" is required: a string of 3 to 500 characters saying why');
+  }
+  return reason.reason.trim();
+}
+
+/** Revokes a grant now and keeps it off (a block policy can't undo). */
+export async function revokeGrant(d: ActionDeps, id: string, actor: string, reason: string, context: ActorContext): Promise<Grant> {
+  const g = await d.reconciler.revokeNow(id, actor, reason, context);
+  if (!g) throw new WogateError('NOT_FOUND', `no grant "${id.slice(0, 200)}"`);
+  return g;
+}
+
+function suspensions(d: ActionDeps): VendorSuspensions {
+  if (!d.suspensions) throw new WogateError('NOT_FOUND', 'the vendor kill switch is not available on this daemon');
+  return d.suspensions;
+}
+
+export function suspendedVendors(d: ActionDeps): Suspension[] {
+  return suspensions(d).list();
+}
+
+/**
+ * The kill switch: every grant of the vendor is revoked in one pass and their orders are denied
+ * until reinstated. Returns after the pass, with how many grants are still being revoked (failed
+ * revokes keep retrying).
+ */
+export async function suspendVendor(d: ActionDeps, vendorId: string, actor: string, reason: string, context: ActorContext): Promise<{ suspension: Suspension; stillRevoking: number }> {
+  if (!d.world().register.vendors.has(vendorId)) throw new WogateError('NOT_FOUND', `no vendor "${vendorId.slice(0, 200)}" in the vendor register`);
+  const suspension = await suspensions(d).suspend(vendorId, actor, reason, context);
+  await d.reconciler.reconcile();
+  const live = await d.store.listGrants({ vendorId, states: ['pending', 'active', 'revoking'] });
+  return { suspension, stillRevoking: live.length };
+}
+
+export async function reinstateVendor(d: ActionDeps, vendorId: string, actor: string, reason: string, context: ActorContext): Promise<void> {
+  await suspensions(d).reinstate(vendorId, actor, reason, context);
+  await d.reconciler.reconcile();
+}
+
+/** The engine's decision at `at` for one order (`<source>/<id>`), or for every live order. */
+export async function explain(d: ActionDeps, orderRef: string | undefined, at: Date): Promise<Evaluation> {
+  if (orderRef === undefined) return d.reconciler.evaluation(at);
+  const slash = orderRef.indexOf('/');
+  const order = slash > 0 ? await d.store.getOrder(orderRef.slice(0, slash), orderRef.slice(slash + 1)) : undefined;
+  if (!order) throw new WogateError('NOT_FOUND', `no work order "${orderRef.slice(0, 200)}" (expected <source>/<id>)`);
+  return d.reconciler.explainOrders([order], at);
+}
