@@ -169,18 +169,22 @@ export interface OidcConfig {
   readonly clockToleranceSec: number;
 }
 
+/** The client a set of pages (the vendor portal, the staff pages) signs people in with: authorization code flow with PKCE. */
+export interface SignInClientConfig {
+  readonly issuer: string;
+  readonly clientId: string;
+  /** Secret reference. */
+  readonly clientSecret: string;
+  readonly redirectUri: string;
+  /** One of these in the ID token's amr proves MFA. */
+  readonly requiredAmr: readonly string[];
+  /** One of these as the ID token's acr also proves MFA; requested as acr_values. */
+  readonly requiredAcr?: readonly string[];
+}
+
 /** The vendor portal (docs/portal.md). Secrets stay references here; the daemon resolves them at start. */
 export interface PortalConfig {
-  readonly oidc: {
-    readonly issuer: string;
-    readonly clientId: string;
-    /** Secret reference. */
-    readonly clientSecret: string;
-    readonly redirectUri: string;
-    /** One of these in the ID token's amr proves MFA. */
-    readonly requiredAmr: readonly string[];
-    /** One of these as the ID token's acr also proves MFA; requested as acr_values. */
-    readonly requiredAcr?: readonly string[];
+  readonly oidc: SignInClientConfig & {
     readonly technicianClaim: string;
     readonly vendorClaim?: string;
   };
@@ -192,18 +196,11 @@ export interface PortalConfig {
 
 /**
  * The security staff's pages (docs/staff.md). They sign in at the provider of `auth.oidc` with
- * their own client; their role comes from auth.oidc's role claim and mapping, read from the ID token.
+ * their own client (`oidc.issuer` is auth.oidc's); their role comes from auth.oidc's role claim
+ * and mapping, read from the ID token.
  */
 export interface StaffConfig {
-  readonly oidc: {
-    /** auth.oidc's issuer. */
-    readonly issuer: string;
-    readonly clientId: string;
-    /** Secret reference. */
-    readonly clientSecret: string;
-    readonly redirectUri: string;
-    readonly requiredAmr: readonly string[];
-    readonly requiredAcr?: readonly string[];
+  readonly oidc: SignInClientConfig & {
     /** Scopes requested beyond openid (e.g. the one that puts group claims in the ID token). */
     readonly scopes: readonly string[];
   };
@@ -498,6 +495,14 @@ function sessionTimes(raw: { sessionLifetime?: string; idleTimeout?: string }, i
 
 const DEFAULT_MFA_AMR = ['mfa', 'otp', 'hwk', 'swk'];
 
+function signInClient(issuer: string, o: { clientId: string; clientSecret: string; redirectUri: string; requiredAmr?: string[]; requiredAcr?: string[] }): SignInClientConfig {
+  return {
+    issuer, clientId: o.clientId, clientSecret: o.clientSecret, redirectUri: o.redirectUri,
+    requiredAmr: [...(o.requiredAmr ?? DEFAULT_MFA_AMR)],
+    ...(o.requiredAcr ? { requiredAcr: [...o.requiredAcr] } : {}),
+  };
+}
+
 function portalConfig(raw: RawPortal, file: string): PortalConfig {
   checkFlowUrl(raw.oidc.issuer, '/portal/oidc/issuer', file);
   checkFlowUrl(raw.oidc.redirectUri, '/portal/oidc/redirectUri', file);
@@ -505,12 +510,7 @@ function portalConfig(raw: RawPortal, file: string): PortalConfig {
   const o = raw.oidc;
   return {
     oidc: {
-      issuer: o.issuer,
-      clientId: o.clientId,
-      clientSecret: o.clientSecret,
-      redirectUri: o.redirectUri,
-      requiredAmr: [...(o.requiredAmr ?? DEFAULT_MFA_AMR)],
-      ...(o.requiredAcr ? { requiredAcr: [...o.requiredAcr] } : {}),
+      ...signInClient(o.issuer, o),
       technicianClaim: o.technicianClaim ?? 'sub',
       ...(o.vendorClaim ? { vendorClaim: o.vendorClaim } : {}),
     },
@@ -526,12 +526,7 @@ function staffConfig(raw: RawStaff, auth: NonNullable<RawConfig['auth']>['oidc']
   const o = raw.oidc;
   return {
     oidc: {
-      issuer: auth.issuer,
-      clientId: o.clientId,
-      clientSecret: o.clientSecret,
-      redirectUri: o.redirectUri,
-      requiredAmr: [...(o.requiredAmr ?? DEFAULT_MFA_AMR)],
-      ...(o.requiredAcr ? { requiredAcr: [...o.requiredAcr] } : {}),
+      ...signInClient(auth.issuer, o),
       scopes: [...(o.scopes ?? [])],
     },
     roleClaim: auth.roleClaim ?? 'wogate_roles',

@@ -1,13 +1,11 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
 import { demoOrder } from '../../src/demo/demo.js';
-import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
+import { until, type TestDaemon } from '../helpers/daemon.js';
 import { skipOrFail } from '../helpers/skip.js';
-import { freePort, startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
-import { tmpDir } from '../helpers/world.js';
+import type { PortalOidcProvider } from '../helpers/oidc-portal.js';
+import { startCertificatePortal, type CertificatePortal } from '../helpers/portal-world.js';
 
 const CHROMIUM = process.env.WOGATE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -16,7 +14,7 @@ const CHROMIUM = process.env.WOGATE_CHROMIUM ?? '/usr/bin/chromium';
 // Content-Security-Policy violation on the pages.
 describe('e2e: the vendor portal in Chromium', function () {
   this.timeout(90_000);
-  let files: string;
+  let portal: CertificatePortal | undefined;
   let idp: PortalOidcProvider;
   let t: TestDaemon;
   let url: string;
@@ -24,33 +22,12 @@ describe('e2e: the vendor portal in Chromium', function () {
 
   before(async function () {
     if (!fs.existsSync(CHROMIUM)) skipOrFail(this, 'portal browser test', `${CHROMIUM} is not installed`, 'This test needs Chromium: apt-get install chromium (CI does), or set WOGATE_CHROMIUM.');
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    idp = await startPortalProvider({ redirectUri: `${url}/portal/callback`, users: { 'tech-jdoe': { mfa: true }, 'tech-nomfa': { mfa: false } } });
-    files = tmpDir();
-    fs.mkdirSync(path.join(files, 'policies'));
-    fs.writeFileSync(path.join(files, 'assets.yaml'), 'assets:\n  - {id: PLC-CL2-01, class: PLC, criticality: critical, site: north-wtp, zone: process-control, endpoints: [{address: 10.20.0.10, ports: [502], protocol: tcp}]}\n');
-    fs.writeFileSync(path.join(files, 'vendors.yaml'), 'vendors:\n  - id: acme-controls\n    technicians:\n      - {id: tech-jdoe, address: 10.8.0.21}\n      - {id: tech-nomfa, address: 10.8.0.22}\n');
-    fs.writeFileSync(path.join(files, 'policies', 'plant.yaml'), 'apiVersion: wogate/v1\nkind: AccessPolicy\nmetadata: {name: plant}\nrules:\n  - id: plc-certificates\n    match: {vendors: [acme-controls], assetClasses: [PLC]}\n    require: {statuses: [approved, in_progress], minApprovals: 1, maxDuration: 12h}\n    grant:\n      - {type: certificate, target: vendor-certs}\n');
-    fs.writeFileSync(path.join(files, 'ca-passphrase'), randomBytes(16).toString('hex'), { mode: 0o600 });
-    process.env.PORTAL_BROWSER_CLIENT_SECRET = idp.clientSecret;
-    process.env.PORTAL_BROWSER_CREDENTIAL_KEY = randomBytes(32).toString('base64');
-    t = await startDaemon({
-      edit: (c) => {
-        c.server.port = port;
-        c.policies.dir = path.join(files, 'policies');
-        c.register.assets = path.join(files, 'assets.yaml');
-        c.register.vendors = path.join(files, 'vendors.yaml');
-        c.targets = [
-          c.targets[0],
-          { id: 'vendor-certs', kind: 'certificate', certificate: { issuer: 'local', local: { dir: path.join(files, 'ca'), passphrase: `file:${path.join(files, 'ca-passphrase')}`, organization: 'North WTP', caCommonName: 'North WTP vendor CA', crlUrl: 'http://127.0.0.1/pki/vendor-certs/crl' } } },
-        ];
-        c.portal = {
-          oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'env:PORTAL_BROWSER_CLIENT_SECRET', redirectUri: `${url}/portal/callback` },
-          credentialKey: 'env:PORTAL_BROWSER_CREDENTIAL_KEY',
-        };
-      },
+    portal = await startCertificatePortal({
+      users: { 'tech-jdoe': { mfa: true }, 'tech-nomfa': { mfa: false } },
+      vendors: { 'acme-controls': { 'tech-jdoe': '10.8.0.21', 'tech-nomfa': '10.8.0.22' } },
+      envPrefix: 'PORTAL_BROWSER',
     });
+    ({ t, idp, url } = portal);
     const now = new Date();
     const o = demoOrder('WO-7', 'APPR', now, now);
     const body = { ...o, data: { workOrder: { ...o.data.workOrder, technicians: [{ id: 'tech-jdoe' }, { id: 'tech-nomfa' }], assets: [{ assetnum: 'PLC-CL2-01' }] } } };
@@ -62,11 +39,7 @@ describe('e2e: the vendor portal in Chromium', function () {
 
   after(async () => {
     await browser?.close();
-    await t?.stop();
-    await idp?.close();
-    if (files) fs.rmSync(files, { recursive: true, force: true });
-    delete process.env.PORTAL_BROWSER_CLIENT_SECRET;
-    delete process.env.PORTAL_BROWSER_CREDENTIAL_KEY;
+    await portal?.close();
   });
 
   it('signs a technician in with MFA, shows their grant, and hands the certificate over once', async () => {

@@ -11,6 +11,7 @@ import { createToken } from '../../src/api/tokens.js';
 import { demoOrder } from '../../src/demo/demo.js';
 import type { Logger } from '../../src/log.js';
 import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
+import { CookieJar, freePort, startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
 import { tmpDir } from '../helpers/world.js';
 
 // A canary is a secret value nobody would write by accident: if one shows up in a log line, an audit
@@ -77,7 +78,12 @@ describe('canary secrets: no secret in any log line, audit record, HTTP answer o
   const roleId = `canary-roleid-${rand()}`;
   const secretId = `canary-secretid-${rand()}`;
   const vaultToken = `hvs.canary-vaulttoken-${rand()}`;
-  const ENV = { CANARY_GATEWAY_AUTH: `Bearer ${gatewayToken}`, CANARY_VAULT_ROLE_ID: roleId, CANARY_VAULT_SECRET_ID: secretId };
+  // The staff pages' and the portal's client secret (one client at the test provider) and the portal's credential key.
+  const credentialKey = randomBytes(32).toString('base64');
+  const ENV: Record<string, string> = { CANARY_GATEWAY_AUTH: `Bearer ${gatewayToken}`, CANARY_VAULT_ROLE_ID: roleId, CANARY_VAULT_SECRET_ID: secretId, CANARY_CREDENTIAL_KEY: credentialKey };
+  let idp: PortalOidcProvider;
+  // Sessions and CSRF tokens the pages handed out: they belong in their own cookie and form, nowhere else.
+  const sessions: string[] = [];
 
   let t: TestDaemon;
   let gateway: Awaited<ReturnType<typeof echoingGateway>>;
@@ -100,6 +106,15 @@ describe('canary secrets: no secret in any log line, audit record, HTTP answer o
       .get('/v1/secret/data/wogate/hooks').matchHeader('x-vault-token', vaultToken).reply(200, { data: { data: { 'demo-cmms': hookSecret }, metadata: { version: 1 } } })
       .post('/v1/auth/token/revoke-self').matchHeader('x-vault-token', vaultToken).reply(204);
     gateway = await echoingGateway(2);
+    const port = await freePort();
+    const pages = `http://127.0.0.1:${port}`;
+    idp = await startPortalProvider({
+      redirectUri: [`${pages}/staff/callback`, `${pages}/portal/callback`],
+      users: { 'sec-ana': { mfa: true, claims: { wogate_roles: ['ot-operators'] } }, 'tech-jdoe': { mfa: true } },
+      claims: ['wogate_roles'],
+    });
+    ENV.CANARY_PAGES_CLIENT_SECRET = idp.clientSecret;
+    process.env.CANARY_PAGES_CLIENT_SECRET = idp.clientSecret;
     const keyFile = path.join(tmpDir('wogate-canary-key-'), 'gateway.key');
     fs.writeFileSync(keyFile, `${gatewayKey}\n`, { mode: 0o600 });
 
@@ -111,6 +126,10 @@ describe('canary secrets: no secret in any log line, audit record, HTTP answer o
         c.sources[0].webhook.secrets = ['vault:wogate/hooks#demo-cmms'];
         c.targets[0].http.baseUrl = gateway.url;
         c.targets[0].http.secretHeaders = { Authorization: 'env:CANARY_GATEWAY_AUTH', 'X-Gateway-Key': `file:${keyFile}` };
+        c.server.port = port;
+        c.auth = { oidc: { issuer: idp.issuer, audience: 'wogate-admin', roles: { 'ot-operators': 'operator' } } };
+        c.staff = { oidc: { clientId: idp.clientId, clientSecret: 'env:CANARY_PAGES_CLIENT_SECRET', redirectUri: `${pages}/staff/callback` } };
+        c.portal = { oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'env:CANARY_PAGES_CLIENT_SECRET', redirectUri: `${pages}/portal/callback` }, credentialKey: 'env:CANARY_CREDENTIAL_KEY' };
       },
     });
     const store = t.daemon.runtime.store;
@@ -144,6 +163,26 @@ describe('canary secrets: no secret in any log line, audit record, HTTP answer o
     expect((await api(`Bearer canary-notatoken-${rand()}`)).status).to.equal(401);
     expect((await api(`Basic ${Buffer.from(`admin:${gatewayToken}`).toString('base64')}`)).status).to.equal(401);
 
+    // A staff member and a technician sign in through the real provider; the operator revokes a grant from the staff pages.
+    for (const [user, base] of [['sec-ana', 'staff'], ['tech-jdoe', 'portal']] as const) {
+      idp.loginAs(user);
+      const jar = new CookieJar();
+      const { res } = await jar.follow(`${pages}/${base}/login`);
+      const html = await res.text();
+      expect(res.status, `${user} signed in`).to.equal(200);
+      sessions.push(jar.cookies.get(`wogate_${base}`) as string, /name="csrf" value="([^"]+)"/.exec(html)?.[1] as string);
+      if (base === 'staff') {
+        const [g] = await store.listGrants({ states: ['active'] });
+        const csrf = sessions.at(-1) as string;
+        const revoked = await jar.fetch(`${pages}/staff/grants/${encodeURIComponent(g?.id ?? '')}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, reason: 'canary: revoked from the staff pages' }).toString() });
+        expect(revoked.status).to.equal(303);
+        // Refused and audited. (Its page is not kept: it carries the session's own CSRF token in its sign-out form, as it should.)
+        const forged = await jar.fetch(`${pages}/staff/grants/${encodeURIComponent(g?.id ?? '')}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=forged&reason=forged' });
+        expect(forged.status).to.equal(403);
+      }
+    }
+    expect(sessions.every((v) => typeof v === 'string' && v.length >= 43), 'two session ids and two CSRF tokens').to.equal(true);
+
     // Closing the order revokes both grants on the remote.
     expect((await keep(await t.hook(demoOrder('WO-CANARY', 'CLOSE', new Date(Date.now() + 1000), now), { secret: hookSecret }))).status).to.equal(202);
     await until(() => gateway.open.size === 0, 'both entries revoked on the remote');
@@ -159,6 +198,7 @@ describe('canary secrets: no secret in any log line, audit record, HTTP answer o
   after(async () => {
     await t?.stop();
     await gateway?.close();
+    await idp?.close();
     nock.cleanAll();
     nock.enableNetConnect();
     for (const k of Object.keys(ENV)) delete process.env[k];
@@ -176,6 +216,9 @@ describe('canary secrets: no secret in any log line, audit record, HTTP answer o
       'Vault token': forms(vaultToken),
       'API token': [apiToken, apiSecret],
       'presented wrong API token': [wrongToken, wrongToken.split('_').slice(2).join('_')],
+      'pages client secret': forms(idp.clientSecret),
+      'portal credential key': [credentialKey, Buffer.from(credentialKey, 'base64').toString('hex')],
+      'session id or CSRF token': sessions,
     };
   };
   const leaks = (where: string, text: (needle: string) => boolean): string[] =>

@@ -6,8 +6,9 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { demoOrder } from '../../src/demo/demo.js';
 import type { Grant } from '../../src/domain/index.js';
-import { startDaemon, until, type TestDaemon } from './daemon.js';
-import { CookieJar, freePort, startPortalProvider, type PortalOidcProvider } from './oidc-portal.js';
+import { until, type TestDaemon } from './daemon.js';
+import { CookieJar } from './oidc-portal.js';
+import { startCertificatePortal } from './portal-world.js';
 import { tmpDir } from './world.js';
 
 const run = promisify(execFile);
@@ -86,56 +87,36 @@ export interface VpnPortal {
  * for tech-jdoe, and the grant active.
  */
 export async function startVpnPortal(vpnProfile: Record<string, unknown>, files = tmpDir()): Promise<VpnPortal> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const idp: PortalOidcProvider = await startPortalProvider({ redirectUri: `${url}/portal/callback`, users: { 'tech-jdoe': { mfa: true } } });
-  fs.mkdirSync(path.join(files, 'policies'), { recursive: true });
-  fs.writeFileSync(path.join(files, 'assets.yaml'), 'assets:\n  - {id: PLC-CL2-01, class: PLC, criticality: critical, site: north-wtp, zone: process-control, endpoints: [{address: 10.20.0.10, ports: [502], protocol: tcp}]}\n');
-  fs.writeFileSync(path.join(files, 'vendors.yaml'), 'vendors:\n  - id: acme-controls\n    technicians:\n      - {id: tech-jdoe, address: 10.8.0.21}\n');
-  fs.writeFileSync(path.join(files, 'policies', 'plant.yaml'), 'apiVersion: wogate/v1\nkind: AccessPolicy\nmetadata: {name: plant}\nrules:\n  - id: vpn-certificates\n    match: {vendors: [acme-controls], assetClasses: [PLC]}\n    require: {statuses: [approved, in_progress], minApprovals: 1, maxDuration: 12h}\n    grant:\n      - {type: certificate, target: vendor-certs}\n');
-  fs.writeFileSync(path.join(files, 'ca-passphrase'), randomBytes(16).toString('hex'), { mode: 0o600 });
-  const env = { VPN_PORTAL_CLIENT_SECRET: idp.clientSecret, VPN_PORTAL_CREDENTIAL_KEY: randomBytes(32).toString('base64') };
-  Object.assign(process.env, env);
-  let t: TestDaemon;
-  try {
-    t = await startDaemon({
-      edit: (c) => {
-        c.server.port = port;
-        c.server.rateLimits.login = { perMinute: 1000 };
-        c.policies.dir = path.join(files, 'policies');
-        c.register.assets = path.join(files, 'assets.yaml');
-        c.register.vendors = path.join(files, 'vendors.yaml');
-        c.targets = [
-          {
-            id: 'vendor-certs',
-            kind: 'certificate',
-            certificate: {
-              issuer: 'local',
-              local: { dir: path.join(files, 'ca'), passphrase: `file:${path.join(files, 'ca-passphrase')}`, keyBits: 2048, organization: 'North WTP', caCommonName: 'North WTP vendor CA', crlUrl: `${url}/pki/vendor-certs/crl` },
-              vpnProfile,
-            },
-          },
-        ];
-        c.portal = {
-          oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'env:VPN_PORTAL_CLIENT_SECRET', redirectUri: `${url}/portal/callback` },
-          credentialKey: 'env:VPN_PORTAL_CREDENTIAL_KEY',
-        };
-      },
-    });
-  } catch (e) {
-    await idp.close();
-    fs.rmSync(files, { recursive: true, force: true });
-    throw e;
-  }
+  const world = await startCertificatePortal({
+    users: { 'tech-jdoe': { mfa: true } },
+    vendors: { 'acme-controls': { 'tech-jdoe': '10.8.0.21' } },
+    ruleId: 'vpn-certificates',
+    envPrefix: 'VPN_PORTAL',
+    local: (url) => ({ keyBits: 2048, crlUrl: `${url}/pki/vendor-certs/crl` }),
+    vpnProfile,
+    edit: (c) => {
+      c.server.rateLimits.login = { perMinute: 1000 };
+      // The certificate target alone: no http target next to it.
+      c.targets = c.targets.filter((x: { id: string }) => x.id === 'vendor-certs');
+    },
+    files,
+  });
+  const { t, idp, url } = world;
   const opened = new Date();
   const order = (status: string, changedAt: Date) => {
     const o = demoOrder('WO-VPN', status, changedAt, opened);
     return { ...o, data: { workOrder: { ...o.data.workOrder, assets: [{ assetnum: 'PLC-CL2-01' }] } } };
   };
-  expect((await t.hook(order('APPR', opened))).status).to.equal(202);
-  const active = async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).filter((g) => g.technicianId === 'tech-jdoe');
-  await until(async () => (await active()).length === 1, 'the certificate grant active', 20_000);
-  const grant = (await active())[0] as Grant;
+  let grant: Grant;
+  try {
+    expect((await t.hook(order('APPR', opened))).status).to.equal(202);
+    const active = async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).filter((g) => g.technicianId === 'tech-jdoe');
+    await until(async () => (await active()).length === 1, 'the certificate grant active', 20_000);
+    grant = (await active())[0] as Grant;
+  } catch (e) {
+    await world.close();
+    throw e;
+  }
 
   return {
     t,
@@ -162,11 +143,6 @@ export async function startVpnPortal(vpnProfile: Record<string, unknown>, files 
       expect((await t.hook(order('CLOSE', new Date(Date.now() + 1000)))).status).to.equal(202);
       await until(async () => (await t.daemon.runtime.store.getGrant(grant.id))?.state === 'revoked', 'the grant revoked', 20_000);
     },
-    async close() {
-      await t.stop();
-      await idp.close();
-      for (const k of Object.keys(env)) delete process.env[k];
-      fs.rmSync(files, { recursive: true, force: true });
-    },
+    close: () => world.close(),
   };
 }

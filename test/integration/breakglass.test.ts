@@ -3,11 +3,11 @@ import { expect } from 'chai';
 import { createToken } from '../../src/api/tokens.js';
 import { serve, type Daemon } from '../../src/cli/serve.js';
 import { loadConfig } from '../../src/config/config.js';
-import { isWogateError } from '../../src/domain/index.js';
 import type { BreakGlassRequest } from '../../src/domain/breakglass.js';
 import { silentLogger } from '../../src/log.js';
 import type { AuditRecord } from '../../src/store/store.js';
 import { exampleConfig, recordingGateway, until } from '../helpers/daemon.js';
+import { configRefusal } from '../helpers/breakglass.js';
 import { tmpDir } from '../helpers/world.js';
 import { MaximoSim } from '../sims/maximo.js';
 
@@ -248,15 +248,7 @@ describe('breakGlass config', () => {
       c.breakGlass = breakGlass;
       edit(c);
     }), { ...process.env, TEST_HOOK_SECRET: 'unused' });
-  const refusal = (f: () => unknown): string => {
-    try {
-      f();
-    } catch (e) {
-      if (isWogateError(e, 'CONFIG_INVALID')) return e.message;
-      throw e;
-    }
-    throw new Error('expected CONFIG_INVALID');
-  };
+  const refusal = configRefusal;
 
   it('reads the section, and leaves break-glass off without it', () => {
     expect(load({ maxDuration: '4h', reviewDue: '48h' }).breakGlass).to.deep.equal({ maxDurationMs: 4 * H, reviewDueMs: 48 * H });

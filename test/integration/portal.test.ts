@@ -14,8 +14,9 @@ import { cookieNames, SessionManager } from '../../src/portal/sessions.js';
 import { CredentialVault, credentialEntry } from '../../src/portal/vault.js';
 import type { Grant } from '../../src/domain/index.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { exampleConfig, startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
-import { CookieJar, freePort, startPortalProvider, type PortalOidcProvider } from '../helpers/oidc-portal.js';
+import { exampleConfig, until, type TestDaemon } from '../helpers/daemon.js';
+import { CookieJar, type PortalOidcProvider } from '../helpers/oidc-portal.js';
+import { startCertificatePortal, type CertificatePortal } from '../helpers/portal-world.js';
 import { tmpDir } from '../helpers/world.js';
 
 // The vendor portal against a real OpenID provider (oidc-provider) and a real daemon with a local
@@ -32,62 +33,23 @@ const CSRF = /name="csrf" value="([^"]+)"/;
 
 describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time credentials', function () {
   this.timeout(60_000);
-  let files: string;
+  let portal: CertificatePortal | undefined;
   let idp: PortalOidcProvider;
   let t: TestDaemon;
   let url: string;
   const grantOf: Record<string, string> = {};
 
   before(async () => {
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    idp = await startPortalProvider({
-      redirectUri: `${url}/portal/callback`,
+    portal = await startCertificatePortal({
       users: { 'tech-jdoe': { mfa: true }, 'tech-rsingh': { mfa: true }, 'tech-mkeller': { mfa: true }, 'tech-nomfa': { mfa: false } },
-    });
-    files = tmpDir();
-    fs.mkdirSync(path.join(files, 'policies'));
-    fs.writeFileSync(path.join(files, 'assets.yaml'), 'assets:\n  - {id: PLC-CL2-01, class: PLC, criticality: critical, site: north-wtp, zone: process-control, endpoints: [{address: 10.20.0.10, ports: [502], protocol: tcp}]}\n');
-    fs.writeFileSync(path.join(files, 'vendors.yaml'), `vendors:
-  - id: acme-controls
-    technicians:
-      - {id: tech-jdoe, address: 10.8.0.21}
-      - {id: tech-rsingh, address: 10.8.0.22}
-  - id: hydro-analytics
-    technicians:
-      - {id: tech-mkeller, address: 10.8.0.31}
-`);
-    fs.writeFileSync(path.join(files, 'policies', 'plant.yaml'), `apiVersion: wogate/v1
-kind: AccessPolicy
-metadata: {name: plant}
-rules:
-  - id: plc-certificates
-    match: {vendors: [acme-controls, hydro-analytics], assetClasses: [PLC]}
-    require: {statuses: [approved, in_progress], minApprovals: 1, maxDuration: 12h}
-    grant:
-      - {type: certificate, target: vendor-certs}
-`);
-    fs.writeFileSync(path.join(files, 'ca-passphrase'), randomBytes(16).toString('hex'), { mode: 0o600 });
-    process.env.PORTAL_TEST_CLIENT_SECRET = idp.clientSecret;
-    process.env.PORTAL_TEST_CREDENTIAL_KEY = randomBytes(32).toString('base64');
-    t = await startDaemon({
+      vendors: { 'acme-controls': { 'tech-jdoe': '10.8.0.21', 'tech-rsingh': '10.8.0.22' }, 'hydro-analytics': { 'tech-mkeller': '10.8.0.31' } },
+      envPrefix: 'PORTAL_TEST',
       edit: (c) => {
-        c.server.port = port;
         // Many sign-ins from one address in a minute: the login limiter's own tests are in http-hardening.
         c.server.rateLimits.login = { perMinute: 1000 };
-        c.policies.dir = path.join(files, 'policies');
-        c.register.assets = path.join(files, 'assets.yaml');
-        c.register.vendors = path.join(files, 'vendors.yaml');
-        c.targets = [
-          c.targets[0],
-          { id: 'vendor-certs', kind: 'certificate', certificate: { issuer: 'local', local: { dir: path.join(files, 'ca'), passphrase: `file:${path.join(files, 'ca-passphrase')}`, organization: 'North WTP', caCommonName: 'North WTP vendor CA', crlUrl: 'http://127.0.0.1/pki/vendor-certs/crl' } } },
-        ];
-        c.portal = {
-          oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'env:PORTAL_TEST_CLIENT_SECRET', redirectUri: `${url}/portal/callback` },
-          credentialKey: 'env:PORTAL_TEST_CREDENTIAL_KEY',
-        };
       },
     });
+    ({ t, idp, url } = portal);
     expect((await t.hook(order('WO-1', 'acme-controls', ['tech-jdoe', 'tech-rsingh']))).status).to.equal(202);
     expect((await t.hook(order('WO-2', 'hydro-analytics', ['tech-mkeller']))).status).to.equal(202);
     await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).length === 3, 'three certificate grants active', 20_000);
@@ -95,11 +57,7 @@ rules:
   });
 
   after(async () => {
-    await t?.stop();
-    await idp?.close();
-    if (files) fs.rmSync(files, { recursive: true, force: true });
-    delete process.env.PORTAL_TEST_CLIENT_SECRET;
-    delete process.env.PORTAL_TEST_CREDENTIAL_KEY;
+    await portal?.close();
   });
 
   const waiting = async (technician: string) => {

@@ -15,6 +15,9 @@ import { isWogateError } from '../../src/domain/index.js';
 import type { Logger } from '../../src/log.js';
 import { prepareSecrets, secretUses } from '../../src/secrets/prepare.js';
 import { realTimers, VaultCallError, VaultSecretSource, type Timers, type VaultSecretSourceOptions } from '../../src/secrets/vault.js';
+import { openPortal } from '../../src/portal/index.js';
+import { openStaff } from '../../src/staff/index.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 import { exampleConfig, REPO } from '../helpers/daemon.js';
 import { tmpDir } from '../helpers/world.js';
 
@@ -418,6 +421,30 @@ describe('Vault secrets: AppRole, KV v2 and token renewal against the Vault HTTP
       expect(unmatched).to.deep.equal([]);
       expect(resolveSecret('vault:wogate/gateway#apiKey', 'x', env, prepared.vault)).to.equal(CMMS_KEY);
       expect(buildTargets(config, env, prepared.vault).get('demo-gateway')).to.not.equal(undefined);
+    });
+
+    it('reads the portal\'s and the staff pages\' client secrets and the credential key from Vault, and the pages open with them', async () => {
+      const key = Buffer.alloc(32, 9).toString('base64');
+      const config = withVault((c) => {
+        c.sources[0].webhook.secrets = ['env:HOOK'];
+        c.targets[0].http.secretHeaders = {};
+        c.auth = { oidc: { issuer: 'https://idp.example', audience: 'wogate', roles: { ops: 'operator' } } };
+        c.portal = { oidc: { issuer: 'https://idp.example', clientId: 'portal', clientSecret: 'vault:wogate/pages#portal', redirectUri: 'https://wogate.example/portal/callback' }, credentialKey: 'vault:wogate/pages#credentialKey' };
+        c.staff = { oidc: { clientId: 'staff', clientSecret: 'vault:wogate/pages#staff', redirectUri: 'https://wogate.example/staff/callback' } };
+      });
+      nock(VAULT).post('/v1/auth/approle/login', { role_id: ROLE_ID, secret_id: SECRET_ID }).reply(200, login(TOKEN));
+      nock(VAULT, { reqheaders: { 'x-vault-token': TOKEN } }).get('/v1/secret/data/wogate/pages').reply(200, kv({ portal: 'portal-client-secret', staff: 'staff-client-secret', credentialKey: key }));
+      const prepared = await prepare(config);
+      expect([...prepared.vault.keys()]).to.have.members(['vault:wogate/pages#portal', 'vault:wogate/pages#credentialKey', 'vault:wogate/pages#staff']);
+      const store = new SqliteStore(path.join(dir, 'pages.db'));
+      try {
+        await store.migrate();
+        expect(openPortal(config, store, () => new Date(), env, prepared.vault)).to.not.equal(undefined);
+        expect(openStaff(config, store, env, prepared.vault)).to.not.equal(undefined);
+      } finally {
+        await store.close();
+      }
+      expect(unmatched).to.deep.equal([]);
     });
 
     it('contacts no Vault when no reference needs it', async () => {
