@@ -258,11 +258,12 @@ export function createApp(d: AppDeps): express.Express {
   });
 
   app.use('/v1', v1);
-  if (d.portal) app.use('/portal', createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
+  // The pages count against the same per-address limit as the admin API (sign-in has its own, stricter one).
+  if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
   if (d.staff) {
     const staff = createStaffRouter({ ...d.staff, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, reconciler: d.reconciler, world: d.world, ...(d.suspensions ? { suspensions: d.suspensions } : {}) });
     checkStaffPages(staff);
-    app.use('/staff', staff);
+    app.use('/staff', limits.admin, staff);
   }
   checkRouteTable([{ prefix: '', router: app.router }, { prefix: '/v1', router: v1 }]);
 

@@ -40,8 +40,8 @@ export async function startStaffWorld(): Promise<StaffWorld> {
   const t = await startDaemon({
     edit: (c) => {
       c.server.port = port;
-      // Many sign-ins from one address in a minute: the login limiter's own tests are in http-hardening.
-      c.server.rateLimits = { ...c.server.rateLimits, login: { perMinute: 1000 } };
+      // Many sign-ins and pages from one address in a minute: the limiters' own tests are in http-hardening.
+      c.server.rateLimits = { ...c.server.rateLimits, login: { perMinute: 1000 }, admin: { perMinute: 1000 } };
       c.auth = { oidc: { issuer: idp.issuer, audience: 'wogate-admin', roles: { 'ot-viewers': 'viewer', 'ot-operators': 'operator', 'ot-admins': 'admin' } } };
       c.staff = { oidc: { clientId: idp.clientId, clientSecret: 'env:STAFF_TEST_CLIENT_SECRET', redirectUri: `${url}/staff/callback` } };
       c.portal = { oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'env:STAFF_TEST_CLIENT_SECRET', redirectUri: `${url}/portal/callback` }, credentialKey: 'env:STAFF_TEST_CREDENTIAL_KEY' };

@@ -395,6 +395,21 @@ describe('HTTP hardening', function () {
       expect(records.filter((r) => r.subject === 'GET /v1/grants' && r.action !== 'api.rate_limited')).to.have.length(3);
     });
 
+    it('counts the staff pages against the admin limit, before any session is looked at', async () => {
+      await t.stop();
+      t = await startDaemon({
+        edit: (c) => {
+          c.server.rateLimits = { admin: { perMinute: 3 } };
+          c.auth = { oidc: { issuer: 'http://127.0.0.1:9/idp', audience: 'wogate', roles: { ops: 'operator' } } };
+          c.staff = { oidc: { clientId: 'staff', clientSecret: 'env:TEST_HOOK_SECRET', redirectUri: 'http://127.0.0.1:9/staff/callback' } };
+        },
+      });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await request(`${t.daemon.url}/staff`)).status);
+      expect(statuses).to.deep.equal([303, 303, 303, 429, 429]);
+      expect(await metric(t, 'wogate_rate_limited_total{route="admin"}')).to.equal(2);
+    });
+
     it('ignores X-Forwarded-For when no proxy is trusted, so a client cannot pick its own key', async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 7; i++) statuses.push((await hook({ 'x-forwarded-for': `203.0.113.${i}` })).status);
