@@ -124,7 +124,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   oidc?.discover().catch((e: unknown) => log.warn('OIDC discovery failed; admin API OIDC tokens are refused (503) until it succeeds', { error: e instanceof Error ? e.message : String(e) }));
   const app = createApp({
     ...(oidc ? { oidc } : {}),
-    ...(portal ? { portal: { config: portal.config, oidc: portal.oidc, sessions: portal.sessions, vault: portal.vault } } : {}),
+    ...(portal ? { portal: { config: portal.config, oidc: portal.oidc, sessions: portal.sessions, vault: portal.vault, vpnTargets: portal.vpnTargets } } : {}),
     ...(staff ? { staff } : {}),
     store: rt.store,
     sources,

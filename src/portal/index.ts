@@ -12,6 +12,8 @@ export interface Portal {
   readonly oidc: PortalOidc;
   readonly sessions: SessionManager;
   readonly vault: CredentialVault;
+  /** Certificate targets whose credentials are handed out as a VPN profile (they have vpnProfile). */
+  readonly vpnTargets: ReadonlySet<string>;
   /** The certificate target's onIssued. */
   onIssued(grantId: string, credential: IssuedCredential): Promise<void>;
 }
@@ -33,6 +35,7 @@ export function openPortal(config: Config, store: Store, clock: () => Date, env:
     oidc: new PortalOidc(p.oidc, secret),
     sessions: new SessionManager(store.portal, cookieNames(secure), p.sessionLifetimeMs, p.idleTimeoutMs),
     vault,
+    vpnTargets: new Set(config.targets.filter((t) => t.kind === 'certificate' && 'options' in t && t.options.vpnProfile !== undefined).map((t) => t.id)),
     onIssued: (grantId, credential) => vault.put(grantId, credential, clock()),
   };
 }

@@ -17,6 +17,8 @@ export interface PortalDeps {
   readonly oidc: PortalOidc;
   readonly sessions: SessionManager;
   readonly vault: CredentialVault;
+  /** Certificate targets that hand out a VPN profile: their button says so. */
+  readonly vpnTargets?: ReadonlySet<string>;
   readonly store: Store;
   readonly audit: AuditLog;
   readonly log: Logger;
@@ -119,7 +121,7 @@ export function createPortalRouter(d: PortalDeps): express.Router {
       if (g.resource.kind === 'certificate') {
         const status = await d.vault.status(g);
         credential = status === true
-          ? `<form method="post" action="/portal/grants/${esc(encodeURIComponent(g.id))}/credential"><input type="hidden" name="csrf" value="${esc(s.csrf)}"><button type="submit">Collect certificate</button></form>`
+          ? `<form method="post" action="/portal/grants/${esc(encodeURIComponent(g.id))}/credential"><input type="hidden" name="csrf" value="${esc(s.csrf)}"><button type="submit">Collect ${d.vpnTargets?.has(g.targetId) ? 'VPN profile' : 'certificate'}</button></form>`
           : status instanceof Date ? `collected ${esc(status.toISOString())}` : 'not issued yet';
       }
       rows.push(`<tr data-grant="${esc(g.id)}"><td>${esc(g.assetId)}</td><td>${esc(describeResource(g.resource))}<br><small>${esc(g.targetId)}</small></td><td>${esc(g.validFrom.toISOString())}<br>${esc(g.validUntil.toISOString())}</td><td>${g.validFrom.getTime() > now.getTime() ? `starts in ${esc(timeLeft(g.validFrom, now))}` : esc(timeLeft(g.validUntil, now))}</td><td>${esc(g.state)}</td><td>${credential}</td></tr>`);

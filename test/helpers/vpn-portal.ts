@@ -62,6 +62,8 @@ export function profileParts(profile: string): { block(name: string): string } {
 export interface Collected {
   readonly status: number;
   readonly html: string;
+  /** The portal's home page before collecting. */
+  readonly home: string;
   /** The .ovpn text, when the page offered one. */
   readonly profile?: string;
   /** The .p12 bytes, when the page offered one. */
@@ -137,7 +139,7 @@ export async function startVpnPortal(vpnProfile: Record<string, unknown>, files 
       const profile = data('application/x-openvpn-profile')?.toString('utf8');
       const pkcs12 = data('application/x-pkcs12');
       const passphrase = /id="passphrase">([a-z2-9-]+)</.exec(html)?.[1];
-      return { status: res.status, html, ...(profile !== undefined ? { profile } : {}), ...(pkcs12 ? { pkcs12 } : {}), ...(passphrase ? { passphrase } : {}) };
+      return { status: res.status, html, home, ...(profile !== undefined ? { profile } : {}), ...(pkcs12 ? { pkcs12 } : {}), ...(passphrase ? { passphrase } : {}) };
     },
     async closeOrder() {
       expect((await t.hook(order('CLOSE', new Date(Date.now() + 1000)))).status).to.equal(202);

@@ -86,6 +86,7 @@ describe('vendor portal: the OpenVPN profile of a certificate target, collected 
   const audit = async (action: string): Promise<AuditRecord[]> => (await portal.t.daemon.runtime.store.readAudit(0, 100_000)).filter((r) => r.action === action);
 
   it('hands the credential out as an OpenVPN profile instead of a PKCS#12, with the passphrase and how to import it, audited as openvpn', async () => {
+    expect(first.home).to.include('<button type="submit">Collect VPN profile</button>');
     expect(first.status).to.equal(200);
     expect(first.profile, 'an .ovpn download').to.be.a('string');
     expect(first.pkcs12, 'no PKCS#12 unless alsoPkcs12').to.equal(undefined);
