@@ -7,7 +7,7 @@ import { WogateError, type Resource } from '../../src/domain/index.js';
 import { BEYONDTRUST_TARGET_SCHEMA, BeyondTrustTarget, beyondtrustTargetOptions, type BeyondTrustTargetOptions } from '../../src/targets/beyondtrust.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { BeyondTrustSim } from '../sims/beyondtrust.js';
-import { recordingLogger, sampleGrant, targetContract } from './target-contract.js';
+import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const G1 = 'wogate PLC-1';
@@ -29,15 +29,7 @@ targetContract('BeyondTrustTarget against the PRA simulator', async ({ secret })
     sim.ensureUser(account);
     return { kind: 'group', account, group: n % 2 ? G1 : G2 };
   };
-  return {
-    target: t,
-    makeGrant: (o) => sampleGrant('pra', o, new Date(), resource),
-    failNext: (count, how) => sim.faults.failNext(count, how),
-    cleanup: async () => {
-      await t.close();
-      await sim.close();
-    },
-  };
+  return simulatedSetup(t, sim, (o) => sampleGrant('pra', o, new Date(), resource));
 });
 
 describe('BeyondTrust PRA target against the simulator', function () {

@@ -13,7 +13,7 @@ import { VaultPki, type VaultPkiOptions } from '../../src/targets/vault-pki.js';
 import { colonSerial, inspectCertificate } from '../../src/targets/x509.js';
 import { tmpDir } from '../helpers/world.js';
 import { VaultPkiSim } from '../sims/vault-pki.js';
-import { recordingLogger, sampleGrant, targetContract } from './target-contract.js';
+import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 const certGrant = (targetId: string, o: Partial<TargetGrant> = {}, now = new Date()): TargetGrant =>
@@ -66,15 +66,7 @@ targetContract('CertificateTarget with Vault PKI (simulator over HTTP)', async (
   const sim = await VaultPkiSim.start({ tokens: [secret] });
   // The simulator makes a real RSA key per certificate, which can take a while on a busy machine.
   const target = new CertificateTarget({ id: 'vault-certs', issuer: { kind: 'vault', address: sim.url, token: secret, role: 'wogate', timeoutMs: 1_500 } });
-  return {
-    target,
-    makeGrant: (o) => certGrant('vault-certs', o),
-    failNext: (count, how) => sim.faults.failNext(count, how),
-    cleanup: async () => {
-      await target.close();
-      await sim.close();
-    },
-  };
+  return simulatedSetup(target, sim, (o) => certGrant('vault-certs', o));
 });
 
 // ---------------------------------------------------------------------------------------------

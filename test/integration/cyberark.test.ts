@@ -6,7 +6,7 @@ import { WogateError, type Resource } from '../../src/domain/index.js';
 import { CyberArkTarget, CYBERARK_TARGET_SCHEMA, cyberarkTargetOptions, type CyberArkTargetOptions } from '../../src/targets/cyberark.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { CyberArkSim } from '../sims/cyberark.js';
-import { recordingLogger, sampleGrant, targetContract } from './target-contract.js';
+import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 
 const SAFES = ['Vendor-PLC', 'Vendor-SCADA'];
 const SERVICE = 'svc-wogate';
@@ -17,15 +17,7 @@ targetContract('CyberArkTarget against the PVWA simulator', async ({ secret }) =
   const sim = await CyberArkSim.start({ accounts: [{ method: 'CyberArk', username: SERVICE, password: secret }], safes: SAFES, echoOnError: true });
   sim.faults.hangMs = 2_000;
   const target = new CyberArkTarget({ id: 'pam', baseUrl: sim.url, username: SERVICE, password: secret, safes: SAFES, timeoutMs: 500 });
-  return {
-    target,
-    makeGrant: (o) => sampleGrant('pam', o, new Date(), pamResource),
-    failNext: (count, how) => sim.faults.failNext(count, how),
-    cleanup: async () => {
-      await target.close();
-      await sim.close();
-    },
-  };
+  return simulatedSetup(target, sim, (o) => sampleGrant('pam', o, new Date(), pamResource));
 });
 
 describe('CyberArkTarget against the PVWA simulator', function () {

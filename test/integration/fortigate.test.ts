@@ -8,7 +8,7 @@ import { WogateError, type NetworkResource, type Resource } from '../../src/doma
 import { FORTIGATE_TARGET_SCHEMA, FortiGateTarget, fortigateTargetOptions, type FortiGateScope, type FortiGateTargetOptions } from '../../src/targets/fortigate.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { FortiGateSim } from '../sims/fortigate.js';
-import { recordingLogger, sampleGrant, targetContract } from './target-contract.js';
+import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -32,15 +32,7 @@ targetContract('FortiGateTarget against the FortiOS simulator', async ({ secret 
   const sim = await FortiGateSim.start({ token: secret });
   for (const s of SCOPES) sim.addGroup(s.group);
   const target = new FortiGateTarget({ id: 'fgt', baseUrl: sim.url, token: secret, vdom: 'root', timeoutMs: 500, scopes: SCOPES });
-  return {
-    target,
-    makeGrant: (o) => sampleGrant('fgt', o, new Date(), flow),
-    failNext: (count, how) => sim.faults.failNext(count, how),
-    cleanup: async () => {
-      await target.close();
-      await sim.close();
-    },
-  };
+  return simulatedSetup(target, sim, (o) => sampleGrant('fgt', o, new Date(), flow));
 });
 
 describe('FortiGateTarget against the FortiOS simulator', function () {

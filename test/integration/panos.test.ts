@@ -7,7 +7,7 @@ import type { NetworkResource, Resource } from '../../src/domain/index.js';
 import { PANOS_TARGET_SCHEMA, panosTargetOptions, PanosTarget, type PanosScope, type PanosTargetOptions } from '../../src/targets/panos.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { PanosSim, type PanosSimOptions } from '../sims/panos.js';
-import { recordingLogger, sampleGrant, targetContract } from './target-contract.js';
+import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 
 const SCOPES: readonly PanosScope[] = [
   { address: '10.20.0.10', port: 502, protocol: 'tcp', tag: 'wogate-plc1-modbus' },
@@ -29,29 +29,13 @@ function flow(scope: PanosScope, sourceAddress: string): NetworkResource {
 targetContract('PanosTarget (static API key) against the PAN-OS simulator', async ({ secret }) => {
   const sim = await PanosSim.start({ apiKey: secret });
   const target = new PanosTarget({ id: 'pa', baseUrl: sim.url, apiKey: secret, scopes: SCOPES, timeoutMs: 500 });
-  return {
-    target,
-    makeGrant: (o) => sampleGrant('pa', o, new Date(), resource),
-    failNext: (count, how) => sim.faults.failNext(count, how),
-    cleanup: async () => {
-      await target.close();
-      await sim.close();
-    },
-  };
+  return simulatedSetup(target, sim, (o) => sampleGrant('pa', o, new Date(), resource));
 });
 
 targetContract('PanosTarget (generated API key) against the PAN-OS simulator', async ({ secret }) => {
   const sim = await PanosSim.start({ username: 'svc-wogate', password: secret, vsys: ['vsys1', 'vsys2'] });
   const target = new PanosTarget({ id: 'pa', baseUrl: sim.url, username: 'svc-wogate', password: secret, vsys: 'vsys2', scopes: SCOPES, timeoutMs: 500 });
-  return {
-    target,
-    makeGrant: (o) => sampleGrant('pa', o, new Date(), resource),
-    failNext: (count, how) => sim.faults.failNext(count, how),
-    cleanup: async () => {
-      await target.close();
-      await sim.close();
-    },
-  };
+  return simulatedSetup(target, sim, (o) => sampleGrant('pa', o, new Date(), resource));
 });
 
 describe('PanosTarget', () => {

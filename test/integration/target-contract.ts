@@ -24,6 +24,26 @@ export interface TargetSetup {
   readonly failureModes?: readonly FailureMode[];
 }
 
+/**
+ * The setup of a target tested against a simulator of its remote: grants through `makeGrant`,
+ * failures through the simulator's fault injection, and both closed at cleanup.
+ */
+export function simulatedSetup(
+  target: Target,
+  sim: { readonly faults: { failNext(count: number, how: FailureMode): void }; close(): Promise<void> },
+  makeGrant: (overrides?: Partial<TargetGrant>) => TargetGrant,
+): TargetSetup {
+  return {
+    target,
+    makeGrant,
+    failNext: (count, how) => sim.faults.failNext(count, how),
+    cleanup: async () => {
+      await target.close();
+      await sim.close();
+    },
+  };
+}
+
 export interface SetupContext {
   /** A canary credential: configure the target with it wherever it takes one. It must never show up in an error or a log line. */
   readonly secret: string;
