@@ -4,7 +4,6 @@ import { createToken } from '../../src/api/tokens.js';
 import { serve, type Daemon } from '../../src/cli/serve.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import type { BreakGlassRequest } from '../../src/domain/breakglass.js';
-import { isWogateError } from '../../src/domain/index.js';
 import { silentLogger } from '../../src/log.js';
 import type { AuditRecord } from '../../src/store/store.js';
 import { exampleConfig, recordingGateway } from './daemon.js';
@@ -111,13 +110,4 @@ export function loadWithReviewSource(source: Cfg & { id: string }, breakGlass: C
   }
 }
 
-/** The message of the CONFIG_INVALID `f` throws; fails the test when it throws nothing. */
-export function configRefusal(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isWogateError(e, 'CONFIG_INVALID')) return e.message;
-    throw e;
-  }
-  throw new Error('expected CONFIG_INVALID');
-}
+export { configRefusal } from './refusal.js';

@@ -3,11 +3,12 @@ import path from 'node:path';
 import { Ajv } from 'ajv';
 import { expect } from 'chai';
 import { parse as parseYaml } from 'yaml';
-import { WogateError, type Resource } from '../../src/domain/index.js';
+import type { Resource } from '../../src/domain/index.js';
 import { BEYONDTRUST_TARGET_SCHEMA, BeyondTrustTarget, beyondtrustTargetOptions, type BeyondTrustTargetOptions } from '../../src/targets/beyondtrust.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { BeyondTrustSim } from '../sims/beyondtrust.js';
 import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
+import { configRefusal } from '../helpers/refusal.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const G1 = 'wogate PLC-1';
@@ -385,16 +386,7 @@ describe('BeyondTrust PRA target against the simulator', function () {
 describe('BeyondTrust PRA target config', () => {
   const block = { baseUrl: 'https://access.example.com', clientId: 'abc123', clientSecret: 's3cret', groups: [G1] };
 
-  function configError(b: Record<string, unknown>): string {
-    try {
-      beyondtrustTargetOptions('pra', b);
-    } catch (e) {
-      expect(e).to.be.instanceOf(WogateError);
-      expect((e as WogateError).code).to.equal('CONFIG_INVALID');
-      return (e as Error).message;
-    }
-    throw new Error('the block was accepted');
-  }
+  const configError = (b: Record<string, unknown>): string => configRefusal(() => beyondtrustTargetOptions('pra', b));
 
   it('turns a block into options, durations parsed', () => {
     expect(beyondtrustTargetOptions('pra', { ...block, timeout: '5s', tokenRefreshMargin: '2m', securityProviderId: 3 })).to.deep.equal({

@@ -7,6 +7,7 @@ import { CyberArkTarget, CYBERARK_TARGET_SCHEMA, cyberarkTargetOptions, type Cyb
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { CyberArkSim } from '../sims/cyberark.js';
 import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
+import { configRefusal } from '../helpers/refusal.js';
 
 const SAFES = ['Vendor-PLC', 'Vendor-SCADA'];
 const SERVICE = 'svc-wogate';
@@ -368,16 +369,7 @@ describe('CyberArkTarget against the PVWA simulator', function () {
     const block = (o: Record<string, unknown> = {}): Record<string, unknown> => ({
       baseUrl: 'https://pvwa.plant.example/PasswordVault', username: SERVICE, password: 'resolved-secret', safes: ['Vendor-PLC'], ...o,
     });
-    const refused = (o: Record<string, unknown>): string => {
-      try {
-        cyberarkTargetOptions('pam', block(o));
-      } catch (e) {
-        expect(e).to.be.instanceOf(WogateError);
-        expect((e as WogateError).code).to.equal('CONFIG_INVALID');
-        return (e as Error).message;
-      }
-      throw new Error('accepted');
-    };
+    const refused = (o: Record<string, unknown>): string => configRefusal(() => cyberarkTargetOptions('pam', block(o)));
 
     it('builds options with the least-privilege default and parsed durations', () => {
       const o = cyberarkTargetOptions('pam', block({ timeout: '15s', authMethod: 'LDAP', searchIn: 'plant.example' }));
