@@ -176,19 +176,23 @@ export function buildCli(): Command {
       }
     });
 
-  const audit = program.command('audit').description('the hash-chained audit log');
+  const audit = program.command('audit').description('the keyed, checkpointed audit log');
   audit
     .command('verify')
-    .description('check that no audit record was changed, removed, inserted or reordered; exit 1 if one was')
+    .description('check the keyed chain, its head and the signed checkpoints: no record changed, removed, inserted, reordered or cut off, no checkpoint removed; exit 1 naming the check that failed')
     .addOption(configOption())
-    .action(async (o: { config: string }) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (o: { config: string; json?: boolean }) => {
       const rt = await openRuntime({ configFile: o.config, log: silentLogger });
       try {
         const r = await rt.audit.verify();
-        if (r.ok) console.log(`ok: ${r.count} record(s), chain intact`);
-        else {
-          console.log(`BROKEN at record ${r.seq}: ${r.problem}`);
-          process.exitCode = 1;
+        if (!r.ok) process.exitCode = 1;
+        if (o.json) console.log(JSON.stringify(r, null, 2));
+        else if (r.ok) {
+          const unkeyed = r.unkeyed ? ` (${r.unkeyed} from before the audit key, SHA-256 only)` : '';
+          console.log(`ok: ${r.count} record(s)${unkeyed}, ${r.checkpoints} checkpoint(s); chain, head and checkpoints intact`);
+        } else {
+          for (const p of r.problems) console.log(`BROKEN (check: ${p.check}) at record ${p.seq}: ${p.problem}`);
         }
       } finally {
         await rt.store.close();

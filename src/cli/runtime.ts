@@ -1,5 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
+import { CheckpointAnchor } from '../audit/checkpoints.js';
+import { loadAuditKeys, type AuditKeys } from '../audit/keys.js';
 import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
 import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig, type VaultValues } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
@@ -70,7 +72,13 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
     if (saved) fromSources.set(s.id, JSON.parse(saved) as AssetRecord[]);
   }
   let world = readWorld(config, fromSources);
-  const audit = new AuditLog(store, clock);
+  let audit: AuditLog;
+  try {
+    audit = await openAudit(config, store, clock, o.env ?? process.env, log);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   const suspensions = new VendorSuspensions(store, audit, clock);
   await suspensions.load();
   return {
@@ -95,6 +103,40 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
       return world.world.register.conflicts.filter((c) => !before.has(JSON.stringify(c)));
     },
   };
+}
+
+/**
+ * The audit log with its key and checkpoint anchor, both outside the store file. Its keys may be
+ * `vault:` references: those are read here, before anything else, as every command appends records.
+ */
+async function openAudit(config: Config, store: Store, clock: () => Date, env: NodeJS.ProcessEnv, log: Logger): Promise<AuditLog> {
+  const a = config.audit;
+  const uses = [
+    ...(a.key ? [{ ref: a.key, where: `${config.file}: /audit/key` }] : []),
+    ...(a.checkpoints.signingKey ? [{ ref: a.checkpoints.signingKey, where: `${config.file}: /audit/checkpoints/signingKey` }] : []),
+  ];
+  const vault = await prepareSecrets(config, { env, log, connect: (v) => VaultSecretSource.connect(v) }, uses);
+  let keys: AuditKeys;
+  try {
+    const resolved = (u: { ref: string; where: string } | undefined) => (u ? resolveSecret(u.ref, u.where, env, vault.vault) : undefined);
+    const key = resolved(uses.find((u) => u.ref === a.key));
+    const signingKey = resolved(uses.find((u) => u.ref === a.checkpoints.signingKey));
+    keys = loadAuditKeys({ ...(key ? { key } : {}), keyFile: a.keyFile, ...(signingKey ? { signingKey } : {}), signingKeyFile: a.checkpoints.signingKeyFile });
+  } finally {
+    await vault.close();
+  }
+  for (const f of keys.generated) log.warn(`audit: generated ${f} (keep it outside backups of the store; see docs/audit.md)`);
+  const anchor = new CheckpointAnchor(a.checkpoints.file, keys, a.checkpoints, (line) => log.info('audit checkpoint', { checkpoint: line }));
+  const audit = new AuditLog(store, clock, { key: keys.chainKey, checkpoints: anchor, log });
+  await audit.open();
+  // Every command closes the store last; the checkpoint of a clean stop goes just before, so that
+  // records a command wrote (and the daemon's "stopped" record) are anchored.
+  const closeStore = store.close.bind(store);
+  store.close = async () => {
+    await audit.close().catch(() => undefined);
+    await closeStore();
+  };
+  return audit;
 }
 
 function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly AssetRecord[]>): { world: World & { register: MergedRegister }; warnings: string[] } {

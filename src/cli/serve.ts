@@ -164,6 +164,12 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const url = `${tlsNow ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
   log.info(`wogate listening on ${url}`, { store: config.store.path, policies: rt.world().policySet.policies.length, sources: [...sources.keys()], targets: [...targets.keys()] });
   await rt.audit.append({ actor: 'wogate', action: 'daemon.started', subject: url, details: { config: config.file, targets: [...targets.keys()], sources: [...sources.keys()], replayed, ...(tlsNow ? { tls: tlsNow.certificate } : {}) } });
+  // Anchors what a crashed predecessor left uncovered, then keeps anchoring while idle: verify
+  // reads a last checkpoint older than two intervals, without a clean shutdown, as removed ones.
+  await rt.audit.checkpoint('start');
+  const everyMs = config.audit.checkpoints.everyMs;
+  const checkpoints = setInterval(() => void rt.audit.checkpointIfDue().catch((e: unknown) => log.error('audit checkpoint failed', { error: e instanceof Error ? e.message : String(e) })), Math.min(30_000, Math.max(250, everyMs / 4)));
+  checkpoints.unref();
 
   await scheduler.start();
   await breakGlass.start();
@@ -235,6 +241,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       stopped = true;
       notify.stop();
       clearInterval(prune);
+      clearInterval(checkpoints);
       demo?.stop();
       scheduler.stop();
       breakGlass.stop();

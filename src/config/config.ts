@@ -221,6 +221,7 @@ export interface Config {
   readonly staff?: StaffConfig;
   readonly server: ServerConfig;
   readonly store: { readonly kind: 'sqlite'; readonly path: string };
+  readonly audit: AuditConfig;
   readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug'; readonly format: 'text' | 'json' };
   readonly policies: { readonly dir: string };
   readonly register: { readonly assets: string; readonly vendors: string };
@@ -238,6 +239,22 @@ export interface Config {
   readonly secrets: { readonly vault?: VaultConfig };
   /** Emergency access with the two-person rule; absent = break-glass is refused. */
   readonly breakGlass?: BreakGlassConfig;
+}
+
+/** The audit chain's key and its signed checkpoints; both keys live outside the store file (docs/audit.md). */
+export interface AuditConfig {
+  /** Secret reference to the HMAC key; absent = `keyFile`, generated on first run. */
+  readonly key?: string;
+  /** Where the key is kept when `key` is absent: next to the store file. */
+  readonly keyFile: string;
+  readonly checkpoints: {
+    readonly file: string;
+    /** Secret reference to the Ed25519 private key (PKCS#8 PEM); absent = `signingKeyFile`, generated on first run. */
+    readonly signingKey?: string;
+    readonly signingKeyFile: string;
+    readonly everyMs: number;
+    readonly everyRecords: number;
+  };
 }
 
 const SCHEMA = 'config.schema.json';
@@ -309,6 +326,7 @@ type RawConfig = {
     rateLimits?: { [K in keyof RateLimitsConfig]?: { perMinute: number } };
   };
   store: { kind: 'sqlite'; path?: string };
+  audit?: { key?: string; checkpoints?: { file?: string; signingKey?: string; every?: string; everyRecords?: number } };
   log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
   policies: { dir: string };
   register: { assets: string; vendors: string };
@@ -437,10 +455,12 @@ function normalise(raw: RawConfig, file: string): Config {
     throw new WogateError('CONFIG_INVALID', `${file}: /demo/target: "${demoTarget}" is not a configured http target`, { file });
   }
 
+  const storePath = at(raw.store.path ?? '../var/wogate.db');
   return {
     file,
     server: serverConfig(raw.server ?? {}, file, ref),
-    store: { kind: 'sqlite', path: at(raw.store.path ?? '../var/wogate.db') },
+    store: { kind: 'sqlite', path: storePath },
+    audit: auditConfig(raw.audit ?? {}, path.dirname(storePath), file, at, ref),
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text' },
     policies: { dir: at(raw.policies.dir) },
     register: { assets: at(raw.register.assets), vendors: at(raw.register.vendors) },
@@ -468,6 +488,25 @@ function normalise(raw: RawConfig, file: string): Config {
     ...(raw.breakGlass ? { breakGlass: breakGlassConfig(raw.breakGlass, sources, file) } : {}),
     ...(raw.portal ? { portal: portalConfig(raw.portal, file) } : {}),
     ...(raw.staff ? { staff: staffConfig(raw.staff, raw.auth?.oidc, file) } : {}),
+  };
+}
+
+/** Keys and the anchor default to files next to the store file: outside it, so a writer of the database alone can't reach them. */
+function auditConfig(raw: NonNullable<RawConfig['audit']>, storeDir: string, file: string, at: (p: string) => string, ref: (r: string) => string): AuditConfig {
+  const cp = raw.checkpoints ?? {};
+  const every = cp.every ?? '5m';
+  const everyMs = parseDuration(every, `${file}: /audit/checkpoints/every`);
+  if (everyMs < 1000 || everyMs > 86_400_000) throw new WogateError('CONFIG_INVALID', `${file}: /audit/checkpoints/every: must be between 1s and 1d (got ${every})`, { file });
+  return {
+    ...(raw.key ? { key: ref(raw.key) } : {}),
+    keyFile: path.join(storeDir, 'audit.key'),
+    checkpoints: {
+      file: cp.file ? at(cp.file) : path.join(storeDir, 'audit-checkpoints.jsonl'),
+      ...(cp.signingKey ? { signingKey: ref(cp.signingKey) } : {}),
+      signingKeyFile: path.join(storeDir, 'audit-checkpoint.key'),
+      everyMs,
+      everyRecords: cp.everyRecords ?? 1000,
+    },
   };
 }
 

@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'SOURCE_RESPONSE_INVALID'
   | 'STORE_CONFLICT'
   | 'AUDIT_CHAIN_BROKEN'
+  | 'AUDIT_KEY_INVALID'
   | 'INTERNAL';
 
 export class WogateError extends Error {

@@ -65,9 +65,12 @@ export function secretUses(config: Config): SecretUse[] {
 
 const NONE: PreparedSecrets = { vault: new Map(), close: async () => undefined };
 
-/** Reads every `vault:` reference in the config; without one, Vault is not contacted at all. */
-export async function prepareSecrets(config: Config, o: PrepareOptions): Promise<PreparedSecrets> {
-  const uses = secretUses(config).filter((u) => u.ref.startsWith('vault:'));
+/**
+ * Reads every `vault:` reference in the config (or in `only`, e.g. the audit keys read before the
+ * rest); without one, Vault is not contacted at all.
+ */
+export async function prepareSecrets(config: Config, o: PrepareOptions, only?: readonly SecretUse[]): Promise<PreparedSecrets> {
+  const uses = (only ?? secretUses(config)).filter((u) => u.ref.startsWith('vault:'));
   if (uses.length === 0) return NONE;
   for (const u of uses) {
     if (!parseVaultRef(u.ref)) resolveSecret(u.ref, u.where, o.env); // throws the malformed-reference error
