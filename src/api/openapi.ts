@@ -70,7 +70,7 @@ export const OPENAPI = {
       },
     },
     '/v1/audit/verify': {
-      get: { summary: 'Verify the audit hash chain', ...guarded('GET', '/v1/audit/verify'), responses: { '200': { description: '{ ok, count } or { ok: false, seq, problem }' }, '401': error, '403': error } },
+      get: { summary: 'Verify the keyed audit chain, its head and the signed checkpoints (as wogate audit verify)', ...guarded('GET', '/v1/audit/verify'), responses: { '200': { description: '{ ok, count, unkeyed, checkpoints } or { ok: false, check, seq, problem, problems[], count, unkeyed, checkpoints }' }, '401': error, '403': error } },
     },
     '/v1/break-glass': {
       get: { summary: 'Break-glass requests, newest first, with their reviews', ...guarded('GET', '/v1/break-glass'), responses: { '200': { description: '{ requests: BreakGlassRequest[] }' }, '401': error, '403': error } },

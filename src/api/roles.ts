@@ -57,7 +57,7 @@ export const ROUTES: readonly RouteRule[] = [
   { method: 'POST', path: '/v1/grants/:id/revoke', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'revoke a grant now and keep it off' },
   { method: 'GET', path: '/v1/explain', auth: 'bearer', minRole: 'viewer', scope: 'explain', summary: 'desired grants and denials with reasons' },
   // Viewer: it answers only "is the chain intact, how long is it", nothing a viewer can't already see.
-  { method: 'GET', path: '/v1/audit/verify', auth: 'bearer', minRole: 'viewer', scope: 'audit:read', summary: 'verify the audit hash chain' },
+  { method: 'GET', path: '/v1/audit/verify', auth: 'bearer', minRole: 'viewer', scope: 'audit:read', summary: 'verify the keyed audit chain and its checkpoints' },
   // Break-glass: any operator may ask or approve, never both for one request (two-person rule, checked in the handler).
   { method: 'GET', path: '/v1/break-glass', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'list break-glass requests and their reviews' },
   { method: 'POST', path: '/v1/break-glass', auth: 'bearer', minRole: 'operator', scope: 'breakglass', summary: 'request emergency access without a work order' },

@@ -18,9 +18,12 @@ export interface AuditKeys {
 export interface KeySources {
   /** The resolved `audit.key` secret, or undefined to use `keyFile`. */
   readonly key?: string;
+  /** Where `key` is configured (`<config file>: /audit/key`), for error messages. */
+  readonly keyWhere?: string;
   readonly keyFile: string;
   /** The resolved `audit.checkpoints.signingKey` secret, or undefined to use `signingKeyFile`. */
   readonly signingKey?: string;
+  readonly signingKeyWhere?: string;
   readonly signingKeyFile: string;
 }
 
@@ -30,14 +33,14 @@ const HEX_KEY = /^[0-9a-fA-F]{64}$/;
 export function loadAuditKeys(s: KeySources): AuditKeys {
   const generated: string[] = [];
   const chainText = s.key ?? readOrCreate(s.keyFile, () => `${randomBytes(32).toString('hex')}\n`, generated);
-  const where = s.key !== undefined ? '/audit/key' : s.keyFile;
+  const where = s.key !== undefined ? (s.keyWhere ?? '/audit/key') : s.keyFile;
   if (!HEX_KEY.test(chainText.trim())) {
     throw new WogateError('AUDIT_KEY_INVALID', `${where}: the audit key must be 64 hex digits (32 bytes, e.g. openssl rand -hex 32)`);
   }
   const chainKey = Buffer.from(chainText.trim(), 'hex');
 
   const pem = s.signingKey ?? readOrCreate(s.signingKeyFile, () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), generated);
-  const pemWhere = s.signingKey !== undefined ? '/audit/checkpoints/signingKey' : s.signingKeyFile;
+  const pemWhere = s.signingKey !== undefined ? (s.signingKeyWhere ?? '/audit/checkpoints/signingKey') : s.signingKeyFile;
   let signingKey: KeyObject;
   try {
     signingKey = createPrivateKey(pem);

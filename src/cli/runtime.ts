@@ -119,9 +119,14 @@ async function openAudit(config: Config, store: Store, clock: () => Date, env: N
   let keys: AuditKeys;
   try {
     const resolved = (u: { ref: string; where: string } | undefined) => (u ? resolveSecret(u.ref, u.where, env, vault.vault) : undefined);
-    const key = resolved(uses.find((u) => u.ref === a.key));
-    const signingKey = resolved(uses.find((u) => u.ref === a.checkpoints.signingKey));
-    keys = loadAuditKeys({ ...(key ? { key } : {}), keyFile: a.keyFile, ...(signingKey ? { signingKey } : {}), signingKeyFile: a.checkpoints.signingKeyFile });
+    const keyUse = uses.find((u) => u.ref === a.key);
+    const signingUse = uses.find((u) => u.ref === a.checkpoints.signingKey);
+    const key = resolved(keyUse);
+    const signingKey = resolved(signingUse);
+    keys = loadAuditKeys({
+      ...(key && keyUse ? { key, keyWhere: keyUse.where } : {}), keyFile: a.keyFile,
+      ...(signingKey && signingUse ? { signingKey, signingKeyWhere: signingUse.where } : {}), signingKeyFile: a.checkpoints.signingKeyFile,
+    });
   } finally {
     await vault.close();
   }
