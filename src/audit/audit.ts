@@ -45,6 +45,7 @@ export class AuditLog {
   private writing: Promise<unknown> = Promise.resolve();
   /** Something this process wrote is not yet covered by a checkpoint. */
   private dirty = false;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: Store,
@@ -92,7 +93,26 @@ export class AuditLog {
     return rec;
   }
 
-  /** A checkpoint when the last one is one interval old (the daemon's timer calls this). */
+  /**
+   * The daemon's heartbeat: checkpointIfDue on a timer (a real one; the due test reads the
+   * injected clock). While it runs this process is the live writer, and verify() writes a due
+   * checkpoint first, so a clock moved ahead is not read as checkpoints removed.
+   */
+  startCheckpoints(): void {
+    const anchor = this.anchor;
+    if (!anchor || this.timer) return;
+    this.timer = setInterval(() => {
+      this.checkpointIfDue().catch((e: unknown) => this.log?.error('audit checkpoint failed', { error: e instanceof Error ? e.message : String(e) }));
+    }, Math.min(30_000, Math.max(250, anchor.policy.everyMs / 4)));
+    this.timer.unref();
+  }
+
+  stopCheckpoints(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** A checkpoint when the last one is one interval old. */
   async checkpointIfDue(): Promise<void> {
     if (!this.anchor) return;
     await this.open();
@@ -132,6 +152,7 @@ export class AuditLog {
 
   async verify(batch = 1000): Promise<VerifyResult> {
     const keyedFrom = await this.open();
+    if (this.timer) await this.checkpointIfDue();
     const lines = this.anchor?.readAll() ?? [];
     // The hashes the checkpoints name, collected on the one pass over the records.
     const wanted = new Set(lines.flatMap((l) => (l.checkpoint ? [l.checkpoint.seq] : [])));

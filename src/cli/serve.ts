@@ -167,9 +167,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   // Anchors what a crashed predecessor left uncovered, then keeps anchoring while idle: verify
   // reads a last checkpoint older than two intervals, without a clean shutdown, as removed ones.
   await rt.audit.checkpoint('start');
-  const everyMs = config.audit.checkpoints.everyMs;
-  const checkpoints = setInterval(() => void rt.audit.checkpointIfDue().catch((e: unknown) => log.error('audit checkpoint failed', { error: e instanceof Error ? e.message : String(e) })), Math.min(30_000, Math.max(250, everyMs / 4)));
-  checkpoints.unref();
+  rt.audit.startCheckpoints();
 
   await scheduler.start();
   await breakGlass.start();
@@ -241,7 +239,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       stopped = true;
       notify.stop();
       clearInterval(prune);
-      clearInterval(checkpoints);
+      rt.audit.stopCheckpoints();
       demo?.stop();
       scheduler.stop();
       breakGlass.stop();
