@@ -330,12 +330,12 @@ describe('OIDC verifier against the real provider', function () {
 
   it('reads roles from a dotted claim path (Keycloak realm_access.roles)', async () => {
     const id = await verifier({ roleClaim: 'realm_access.roles' }).verify(await idp.token('kc'));
-    expect(id).to.deep.equal({ sub: 'kc', role: 'operator' });
+    expect(id).to.deep.equal({ sub: 'kc', role: 'operator', person: 'kc' });
   });
 
   it('reads roles from a namespaced claim whose name holds dots (Auth0 style)', async () => {
     const id = await verifier({ roleClaim: 'https://wogate.example/roles' }).verify(await idp.token('auth0'));
-    expect(id).to.deep.equal({ sub: 'auth0', role: 'admin' });
+    expect(id).to.deep.equal({ sub: 'auth0', role: 'admin', person: 'auth0' });
   });
 
   it('does not map a claim value through the object prototype', async () => {

@@ -24,9 +24,9 @@ const INPUT: BreakGlassInput = {
   durationMinutes: 120,
 };
 
-/** `oidc:alice` acting as the person alice; `token:x` held by the person x. */
-function as(actor: string, person: string | undefined = actor.slice(actor.indexOf(':') + 1)): Caller {
-  return { actor, person };
+/** `oidc:alice` acting as the person alice; `token:x` held by the person x; null: no person (a token without owner). */
+function as(actor: string, person: string | null = actor.slice(actor.indexOf(':') + 1)): Caller {
+  return person === null ? { actor } : { actor, person };
 }
 
 function request(input: Partial<BreakGlassInput> = {}, requester: Caller = as('oidc:alice')): BreakGlassRequest {
@@ -94,8 +94,8 @@ describe('break-glass (domain)', () => {
     });
 
     it('refuses a caller without a person (an API token without an owner) to request or approve, with AUTH_NO_PERSON', () => {
-      expect(refusal(() => request({}, as('token:legacy', undefined))).code).to.equal('AUTH_NO_PERSON');
-      const e = refusal(() => approveBreakGlass(request(), as('token:legacy', undefined), POLICY, at(M)));
+      expect(refusal(() => request({}, as('token:legacy', null))).code).to.equal('AUTH_NO_PERSON');
+      const e = refusal(() => approveBreakGlass(request(), as('token:legacy', null), POLICY, at(M)));
       expect(e.code).to.equal('AUTH_NO_PERSON');
       expect(e.message).to.contain('--owner');
     });
