@@ -101,19 +101,16 @@ export function createStaffRouter(d: StaffDeps): express.Router {
   const guard = (p: StaffPage): RequestHandler & StaffGuarded => {
     const g: RequestHandler & StaffGuarded = (req: StaffRequest, res, next) => {
       const s = req.staffSession;
-      if (s && roleStale(s, d.clock())) {
+      // A session whose role is due for its re-check is treated as none until the provider confirms it again.
+      const stale = s !== undefined && roleStale(s, d.clock());
+      if (!s || stale) {
         if (req.method === 'GET') {
           const back = safeReturnTo(req.originalUrl, '/staff') ?? '/staff';
           return res.redirect(303, `/staff/login?returnTo=${encodeURIComponent(back)}`);
         }
-        return next(new PortalRefusal(401, 'role_stale', 'Sign-in required', 'Your role is re-checked with the identity provider every 5 minutes and this session is due: nothing was changed. Reload the page (you are signed in again through the provider) and send the form again.'));
-      }
-      if (!s) {
-        if (req.method === 'GET') {
-          const back = safeReturnTo(req.originalUrl, '/staff') ?? '/staff';
-          return res.redirect(303, `/staff/login?returnTo=${encodeURIComponent(back)}`);
-        }
-        return next(new PortalRefusal(401, 'not_signed_in', 'Sign-in required', 'Your session has ended or you have not signed in. Sign in again.'));
+        return next(stale
+          ? new PortalRefusal(401, 'role_stale', 'Sign-in required', 'Your role is re-checked with the identity provider every 5 minutes and this session is due: nothing was changed. Reload the page (you are signed in again through the provider) and send the form again.')
+          : new PortalRefusal(401, 'not_signed_in', 'Sign-in required', 'Your session has ended or you have not signed in. Sign in again.'));
       }
       if (!isRole(s.role) || !roleAtLeast(s.role, p.api.minRole)) {
         return next(new PortalRefusal(403, 'role', 'Not allowed', `This needs the ${p.api.minRole} role or higher; you signed in as ${s.role}.`, { need: p.api.minRole, have: s.role }));

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import http from 'node:http';
 import path from 'node:path';
 import { expect } from 'chai';
 import { createToken } from '../../src/api/tokens.js';
@@ -7,7 +8,7 @@ import { REPO, startDaemon, until, type TestDaemon } from '../helpers/daemon.js'
 // API tokens managed with the real CLI against the store of a running daemon: list, rotate and
 // revoke take effect on the token's next request, because the daemon reads the row every time.
 describe('e2e: wogate token list | rotate | revoke against a running daemon', function () {
-  this.timeout(120_000);
+  this.timeout(180_000);
   let t: TestDaemon;
   let file: string;
 
@@ -17,11 +18,17 @@ describe('e2e: wogate token list | rotate | revoke against a running daemon', fu
     });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
-  const call = async (bearer: string, method = 'GET', p = '/v1/grants', body?: unknown) => {
-    const res = await fetch(`${t.daemon.url}${p}`, { method, headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
-    const text = await res.text();
-    return { status: res.status, text, json: (text ? JSON.parse(text) : {}) as Record<string, unknown> & { error?: { code: string; message: string } } };
-  };
+  // A new connection per call: the CLI runs for seconds between calls, longer than the daemon keeps
+  // an idle connection open, and a reused socket closing under the request would fail the test.
+  const call = (bearer: string, method = 'GET', p = '/v1/grants', body?: unknown) =>
+    new Promise<{ status: number; text: string; json: Record<string, unknown> & { error?: { code: string; message: string } } }>((resolve, reject) => {
+      const req = http.request(`${t.daemon.url}${p}`, { method, agent: false, headers: { authorization: `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode ?? 0, text, json: text ? JSON.parse(text) : {} }));
+      });
+      req.on('error', reject);
+      req.end(body ? JSON.stringify(body) : undefined);
+    });
 
   before(async () => {
     t = await startDaemon();
