@@ -1,8 +1,10 @@
 import type { ActorContext } from '../audit/audit.js';
 import { WogateError, type Evaluation, type Grant } from '../domain/index.js';
+import { sameId } from '../domain/ids.js';
 import type { Reconciler, World } from '../engine/reconciler.js';
 import type { Suspension, VendorSuspensions } from '../engine/suspensions.js';
 import type { Store } from '../store/store.js';
+import { roleAtLeast, ruleFor, isRole } from './roles.js';
 
 /**
  * What security staff can do, whether they call the admin API or use the staff pages: one
@@ -53,7 +55,27 @@ export async function suspendVendor(d: ActionDeps, vendorId: string, actor: stri
   return { suspension, stillRevoking: live.length };
 }
 
+/**
+ * Lifts a suspension. The route's soloRole (src/api/roles.ts) may do it alone; anyone else must be
+ * another person than the one who suspended (compared as persons, so a second token or a sign-in of
+ * the same person does not count), and a caller without a person can't.
+ */
 export async function reinstateVendor(d: ActionDeps, vendorId: string, actor: string, reason: string, context: ActorContext): Promise<void> {
+  const s = suspensions(d).list().find((x) => x.vendorId === vendorId);
+  if (!s) throw new WogateError('NOT_FOUND', `vendor "${vendorId.slice(0, 200)}" is not suspended`);
+  const rule = ruleFor('POST', '/v1/vendors/:id/reinstate');
+  const solo = rule.auth === 'bearer' && rule.soloRole !== undefined && isRole(context.role) && roleAtLeast(context.role, rule.soloRole);
+  if (!solo) {
+    const need = rule.auth === 'bearer' && rule.soloRole ? ` (or the ${rule.soloRole} role)` : '';
+    if (!context.person) {
+      throw new WogateError('AUTH_NO_PERSON', `reinstating a vendor needs a second person${need}: sign in through OIDC, or use an API token made with an owner; ${actor} names none`, { reason: 'no_person' });
+    }
+    // Suspensions recorded before persons were: their actor is the best record of who it was.
+    const same = s.byPerson !== undefined ? sameId(s.byPerson, context.person) : s.by === actor;
+    if (same) {
+      throw new WogateError('AUTH_FORBIDDEN', `second-person rule: ${s.byPerson ?? s.by} suspended ${vendorId.slice(0, 200)} and can't reinstate it alone; another operator${need} must`, { reason: 'second_person_rule' });
+    }
+  }
   await suspensions(d).reinstate(vendorId, actor, reason, context);
   await d.reconciler.reconcile();
 }

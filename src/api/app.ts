@@ -15,8 +15,9 @@ import type { RateLimitsConfig } from '../config/config.js';
 import { adminJsonBody, createLimiters } from './limits.js';
 import { OPENAPI } from './openapi.js';
 import { OidcTokenError, OidcUnavailableError, type OidcVerifier } from './oidc.js';
-import { checkRouteTable, checkStaffPages, GUARDS, matchRoute, roleAtLeast, ruleFor, type BearerRoute, type Guarded, type Method, type Role } from './roles.js';
-import { checkToken, hasScope, type TokenCheck } from './tokens.js';
+import { checkRouteTable, checkStaffPages, GUARDS, matchRoute, roleAtLeast, ruleFor, type BearerRoute, type Guarded, type Method } from './roles.js';
+import { checkToken, describeToken, hasScope, recordTokenUse, type TokenCheck } from './tokens.js';
+import { personOf, type Principal } from './person.js';
 import { createPortalRouter, type PortalDeps } from '../portal/router.js';
 import { createStaffRouter, type Staff } from '../staff/index.js';
 
@@ -64,6 +65,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   AUTH_MISSING: 401,
   AUTH_INVALID: 401,
   AUTH_FORBIDDEN: 403,
+  AUTH_NO_PERSON: 403,
   AUTH_UNAVAILABLE: 503,
   NOT_FOUND: 404,
   BAD_REQUEST: 400,
@@ -72,8 +74,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   STORE_CONFLICT: 409,
 };
 
-/** Who is calling the admin API: a scoped integration token, or a person (or service) signed in at the OIDC provider. */
-export type Principal = { readonly kind: 'token'; readonly token: ApiToken } | { readonly kind: 'oidc'; readonly sub: string; readonly role: Role | undefined };
+export type { Principal } from './person.js';
 
 type Authed = Request & { token?: ApiToken; principal?: Principal };
 
@@ -83,10 +84,11 @@ export function actorOf(req: Request): string {
   return p?.kind === 'token' ? `token:${p.token.name}` : p?.kind === 'oidc' ? `oidc:${p.sub}` : 'anonymous';
 }
 
-/** The role a signed-in person acted with (tokens have scopes, named by the token itself), for the audit record. */
+/** The role a signed-in person acted with (tokens have scopes, named by the token itself) and the person, for the audit record and the two-person rules. */
 function contextOf(req: Request): ActorContext {
   const p = (req as Authed).principal;
-  return { ...(p?.kind === 'oidc' && p.role ? { role: p.role } : {}), via: 'api' };
+  const person = personOf(p);
+  return { ...(p?.kind === 'oidc' && p.role ? { role: p.role } : {}), ...(person ? { person } : {}), via: 'api' };
 }
 
 export function createApp(d: AppDeps): express.Express {
@@ -257,6 +259,18 @@ export function createApp(d: AppDeps): express.Express {
     res.json({ request: await breakGlass().close(String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)) });
   });
 
+  route('GET', '/tokens', async (_req, res) => {
+    res.json({ tokens: (await d.store.listTokens()).map(describeToken) });
+  });
+  route('POST', '/tokens/:id/revoke', async (req, res) => {
+    const id = String(req.params.id);
+    const reason = reasonFrom(req.body);
+    if (!(await d.store.getToken(id))) throw new WogateError('NOT_FOUND', `no API token "${id.slice(0, 40)}"`);
+    if (!(await d.store.revokeToken(id, d.clock()))) throw new WogateError('STORE_CONFLICT', `API token ${id.slice(0, 40)} is already revoked`);
+    await d.audit.append({ actor: actorOf(req), action: 'token.revoked', subject: id, details: { reason, ...contextOf(req) } });
+    res.json({ token: describeToken((await d.store.getToken(id)) as ApiToken) });
+  });
+
   app.use('/v1', v1);
   // The pages count against the same per-address limit as the admin API (sign-in has its own, stricter one).
   if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
@@ -295,12 +309,13 @@ function authenticate(d: AppDeps): RequestHandler {
       if (!check.ok) throw new WogateError('AUTH_INVALID', `token refused: ${check.reason}`, { reason: TOKEN_REFUSAL[check.reason] ?? 'invalid' });
       req.token = check.token;
       req.principal = { kind: 'token', token: check.token };
+      recordTokenUse(d.store, check.token, d.clock(), (e) => d.log.warn('could not record a token\'s last use', { token: check.token.id, error: e instanceof Error ? e.message : String(e) }));
       return next();
     }
     if (!d.oidc) throw new WogateError('AUTH_INVALID', 'OIDC is not configured: only wgt_ API tokens are accepted', { reason: 'oidc_not_configured' });
     try {
       const id = await d.oidc.verify(presented);
-      req.principal = { kind: 'oidc', sub: id.sub, role: id.role };
+      req.principal = { kind: 'oidc', sub: id.sub, role: id.role, person: id.person };
     } catch (e) {
       if (e instanceof OidcTokenError) throw new WogateError('AUTH_INVALID', e.message, { reason: e.reason });
       if (e instanceof OidcUnavailableError) {

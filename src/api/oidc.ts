@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Logger } from '../log.js';
 import { highestRole, isRole, type Role } from './roles.js';
+import { DEFAULT_PERSON_CLAIM, personFromClaim } from './person.js';
 
 /**
  * Verifies access tokens issued by the organisation's OpenID provider: discovery, JWKS (rotated
@@ -20,6 +21,8 @@ export interface OidcOptions {
   readonly roleClaim: string;
   /** Claim value → wogate role. Values not listed give no role. */
   readonly roles: Readonly<Record<string, Role>>;
+  /** The claim naming the person (src/api/person.ts); default sub. */
+  readonly personClaim?: string;
   readonly clockToleranceSec: number;
   readonly clock: () => Date;
   readonly log?: Logger;
@@ -33,6 +36,8 @@ export interface OidcOptions {
 export interface OidcIdentity {
   readonly sub: string;
   readonly role: Role | undefined;
+  /** personClaim's value, canonical; undefined when missing or not an id (such a caller counts as nobody in two-person rules). */
+  readonly person: string | undefined;
 }
 
 export type OidcRefusal =
@@ -177,7 +182,7 @@ export class OidcVerifier {
     if (!printableSubject(payload.sub)) {
       throw new OidcTokenError('invalid_claim', 'token "sub" claim must be 1 to 255 printable characters');
     }
-    return { sub: payload.sub, role: roleFromClaims(payload, this.o) };
+    return { sub: payload.sub, role: roleFromClaims(payload, this.o), person: personFromClaim(claimAt(payload, this.o.personClaim ?? DEFAULT_PERSON_CLAIM), this.o.personClaim) };
   }
 
   private refusal(e: unknown): Error {

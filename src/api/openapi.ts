@@ -7,7 +7,7 @@ const error = { $ref: '#/components/responses/Error' };
 function guarded(method: Method, path: string) {
   const rule = ruleFor(method, path);
   if (rule.auth !== 'bearer') throw new Error(`${method} ${path} is not a bearer route`);
-  return { security: [{ apiToken: [] }, { oidc: [] }], 'x-wogate-min-role': rule.minRole, 'x-wogate-scope': rule.scope };
+  return { security: [{ apiToken: [] }, { oidc: [] }], 'x-wogate-min-role': rule.minRole, 'x-wogate-scope': rule.scope, ...(rule.soloRole ? { 'x-wogate-solo-role': rule.soloRole } : {}) };
 }
 
 export const OPENAPI = {
@@ -97,7 +97,23 @@ export const OPENAPI = {
       post: { summary: 'Kill switch: revoke everything the vendor holds; their orders authorise nothing until reinstated', ...guarded('POST', '/v1/vendors/:id/suspend'), requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } }, responses: { '200': { description: '{ suspension, revoked }' }, '400': error, '401': error, '403': error, '404': error } },
     },
     '/v1/vendors/{id}/reinstate': {
-      post: { summary: 'Lift a suspension', ...guarded('POST', '/v1/vendors/:id/reinstate'), requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } }, responses: { '200': { description: '{ reinstated }' }, '400': error, '401': error, '403': error, '404': error } },
+      post: {
+        summary: 'Lift a suspension: x-wogate-solo-role alone, or another person than who suspended (403 AUTH_FORBIDDEN; AUTH_NO_PERSON for a token without owner)',
+        ...guarded('POST', '/v1/vendors/:id/reinstate'),
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } },
+        responses: { '200': { description: '{ reinstated }' }, '400': error, '401': error, '403': error, '404': error },
+      },
+    },
+    '/v1/tokens': {
+      get: { summary: 'List API tokens: id, name, owner, scopes, createdAt, expiresAt, lastUsedAt, revokedAt (never the secret or its hash)', ...guarded('GET', '/v1/tokens'), responses: { '200': { description: '{ tokens }' }, '401': error, '403': error } },
+    },
+    '/v1/tokens/{id}/revoke': {
+      post: {
+        summary: 'Revoke an API token; its next request gets 401',
+        ...guarded('POST', '/v1/tokens/:id/revoke'),
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } },
+        responses: { '200': { description: '{ token }' }, '400': error, '401': error, '403': error, '404': error, '409': error },
+      },
     },
     '/v1/break-glass/{id}/close': {
       post: {

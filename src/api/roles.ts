@@ -32,6 +32,12 @@ export interface BearerRoute {
   readonly auth: 'bearer';
   readonly minRole: Role;
   readonly scope: Scope;
+  /**
+   * Undoing a safety action: below this role the caller must be another person than the one who
+   * took it (src/api/person.ts; checked by the action). API tokens have no role, so a token always
+   * needs to be held by another person.
+   */
+  readonly soloRole?: Role;
   readonly summary: string;
 }
 
@@ -65,7 +71,11 @@ export const ROUTES: readonly RouteRule[] = [
   { method: 'POST', path: '/v1/break-glass/:id/close', auth: 'bearer', minRole: 'operator', scope: 'breakglass', summary: 'withdraw a request or end its access now' },
   { method: 'GET', path: '/v1/vendors/suspended', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'vendors suspended by the kill switch' },
   { method: 'POST', path: '/v1/vendors/:id/suspend', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'kill switch: revoke everything a vendor holds and grant them nothing until reinstated' },
-  { method: 'POST', path: '/v1/vendors/:id/reinstate', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'lift a vendor\'s suspension; their open orders authorise again' },
+  // Reinstating undoes the kill switch: a policy-admin alone, an operator only if they did not suspend.
+  { method: 'POST', path: '/v1/vendors/:id/reinstate', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', soloRole: 'policy-admin', summary: 'lift a vendor\'s suspension (a policy-admin, or another person than who suspended); their open orders authorise again' },
+  // Tokens: never the secret; a revoke takes effect on the token's next request.
+  { method: 'GET', path: '/v1/tokens', auth: 'bearer', minRole: 'admin', scope: 'admin', summary: 'list API tokens (id, name, owner, scopes, created, expires, last used; never the secret)' },
+  { method: 'POST', path: '/v1/tokens/:id/revoke', auth: 'bearer', minRole: 'admin', scope: 'admin', summary: 'revoke an API token now' },
 ];
 
 export function bearerRoutes(): BearerRoute[] {

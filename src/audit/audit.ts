@@ -208,6 +208,8 @@ export interface ActorContext {
   readonly role?: string;
   /** `api` (admin API) or `staff` (the staff pages). */
   readonly via?: 'api' | 'staff';
+  /** The person behind the credential (src/api/person.ts), canonical; what the two-person rules compare. */
+  readonly person?: string;
 }
 
 interface VerifySummary {

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { describeResource, evaluate, isWogateError, parseDuration, type Evaluation } from '../domain/index.js';
-import { SCOPES, createToken, type Scope } from '../api/tokens.js';
+import { describeResource, evaluate, isWogateError, type Evaluation } from '../domain/index.js';
 import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { createLogger, silentLogger } from '../log.js';
 import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets } from './runtime.js';
 import { serve } from './serve.js';
+import { addTokenCommands } from './token.js';
 
 const DEFAULT_CONFIG = process.env.WOGATE_CONFIG ?? 'config/wogate.example.yaml';
 
@@ -199,27 +199,7 @@ export function buildCli(): Command {
       }
     });
 
-  const token = program.command('token').description('scoped API tokens for the admin API');
-  token
-    .command('create')
-    .description('create a token; it is printed once and stored only as a hash')
-    .addOption(configOption())
-    .requiredOption('-n, --name <name>', 'who or what will use it')
-    .addOption(new Option('-s, --scope <scope...>', 'one or more scopes').choices([...SCOPES]).makeOptionMandatory())
-    .option('--expires <duration>', 'lifetime, e.g. 90d (default: 90d)', '90d')
-    .action(async (o: { config: string; name: string; scope: Scope[]; expires: string }) => {
-      const rt = await openRuntime({ configFile: o.config, log: silentLogger });
-      try {
-        const now = new Date();
-        const expiresAt = new Date(now.getTime() + parseDuration(o.expires, '--expires'));
-        const { token: t, record } = await createToken(rt.store, o.name, o.scope, now, expiresAt);
-        await rt.audit.append({ actor: `cli:${process.env.SUDO_USER ?? process.env.USER ?? 'cli'}`, action: 'token.created', subject: record.id, details: { name: o.name, scopes: o.scope, expiresAt: expiresAt.toISOString() } });
-        console.log(t);
-        console.error(`token ${record.id} for "${o.name}" with scopes ${o.scope.join(', ')}, expires ${expiresAt.toISOString()}; it is not shown again`);
-      } finally {
-        await rt.store.close();
-      }
-    });
+  addTokenCommands(program, configOption);
 
   return program;
 }

@@ -166,6 +166,8 @@ export interface OidcConfig {
   readonly roleClaim: string;
   /** Claim value → wogate role. */
   readonly roles: Readonly<Record<string, Role>>;
+  /** Claim naming the person (src/api/person.ts), compared with token owners by the two-person rules. */
+  readonly personClaim: string;
   readonly clockToleranceSec: number;
 }
 
@@ -206,6 +208,8 @@ export interface StaffConfig {
   };
   readonly roleClaim: string;
   readonly roles: Readonly<Record<string, Role>>;
+  /** auth.oidc.personClaim, read from the ID token. */
+  readonly personClaim: string;
   readonly sessionLifetimeMs: number;
   readonly idleTimeoutMs: number;
 }
@@ -335,7 +339,7 @@ type RawConfig = {
   targets?: (Record<string, unknown> & { id: string; kind: TargetConfig['kind']; enabled?: boolean; authoritative?: boolean })[];
   secrets?: { vault?: RawVault };
   demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
-  auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; roles: Record<string, Role>; clockTolerance?: string } };
+  auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; personClaim?: string; roles: Record<string, Role>; clockTolerance?: string } };
   breakGlass?: { maxDuration: string; reviewDue: string; reviewSource?: string; reviewSite?: string };
   portal?: RawPortal;
   staff?: RawStaff;
@@ -570,6 +574,7 @@ function staffConfig(raw: RawStaff, auth: NonNullable<RawConfig['auth']>['oidc']
     },
     roleClaim: auth.roleClaim ?? 'wogate_roles',
     roles: { ...auth.roles },
+    personClaim: auth.personClaim ?? 'sub',
     ...sessionTimes(raw, '15m', 'staff', file),
   };
 }
@@ -628,7 +633,7 @@ function oidcConfig(raw: NonNullable<NonNullable<RawConfig['auth']>['oidc']>, fi
   }
   const tolerance = parseDuration(raw.clockTolerance ?? '30s', `${file}: /auth/oidc/clockTolerance`);
   if (tolerance > 300_000) throw new WogateError('CONFIG_INVALID', `${file}: /auth/oidc/clockTolerance: at most 5m (got ${raw.clockTolerance}); a wide tolerance keeps expired tokens alive`, { file });
-  return { issuer: raw.issuer, audience: raw.audience, roleClaim: raw.roleClaim ?? 'wogate_roles', roles: { ...raw.roles }, clockToleranceSec: Math.floor(tolerance / 1000) };
+  return { issuer: raw.issuer, audience: raw.audience, roleClaim: raw.roleClaim ?? 'wogate_roles', roles: { ...raw.roles }, personClaim: raw.personClaim ?? 'sub', clockToleranceSec: Math.floor(tolerance / 1000) };
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '::1', '0:0:0:0:0:0:0:1']);

@@ -1,4 +1,5 @@
 import { WogateError } from './errors.js';
+import { sameId } from './ids.js';
 import type { Register } from './register.js';
 import type { WorkOrder } from './workorder.js';
 
@@ -39,8 +40,10 @@ export interface BreakGlassReview {
 
 export interface BreakGlassRequest {
   readonly id: string;
-  /** Canonical actor id of who asked: `oidc:<sub>` or `token:<name>`. */
+  /** Audit actor of who asked: `oidc:<sub>` or `token:<name>`. */
   readonly requester: string;
+  /** The person who asked (canonical): the two-person rule compares this, never the credential. Absent on requests stored before persons were recorded. */
+  readonly requesterPerson?: string;
   readonly vendorId: string;
   readonly technicianIds: readonly string[];
   readonly assetIds: readonly string[];
@@ -49,6 +52,7 @@ export interface BreakGlassRequest {
   readonly createdAt: Date;
   readonly state: BreakGlassState;
   readonly approver?: string;
+  readonly approverPerson?: string;
   readonly approvedAt?: Date;
   /** now..now+min(requested, max), fixed at approval. */
   readonly window?: { readonly start: Date; readonly end: Date };
@@ -89,21 +93,32 @@ function idList(v: unknown, field: string): string[] {
 }
 
 /**
- * The same person? Actor ids are canonical (`oidc:<sub>`, `token:<name>`), so two tokens of one
- * subject, or two API tokens created under one name, are one person: the comparison is on that
- * string, never on which credential was presented.
+ * Who acts: the audit actor (`oidc:<sub>`, `token:<name>`) and the person behind it, canonical
+ * (src/domain/ids.ts): an OIDC caller's auth.oidc.personClaim, a token's owner. One person holding
+ * several credentials (two tokens, a token and a sign-in) is one person.
  */
-export function sameActor(a: string, b: string): boolean {
-  return a.trim() === b.trim();
+export interface Caller {
+  readonly actor: string;
+  readonly person?: string | undefined;
+}
+
+/** Break-glass steps need a known person: an OIDC identity, or a token made with an owner. */
+function personOf(c: Caller, step: string): string {
+  if (c.person === undefined || c.person === '') {
+    throw new WogateError('AUTH_NO_PERSON', `${step} break-glass needs a person: sign in through OIDC, or use an API token made with an owner (wogate token create --owner); ${c.actor} names none`, { reason: 'no_person' });
+  }
+  return c.person;
 }
 
 /**
  * Checks a request's body against the policy and the register and returns the stored request.
  * Throws BAD_REQUEST naming the field, AUTH_FORBIDDEN when break-glass is disabled.
  */
-export function newBreakGlassRequest(input: BreakGlassInput, requester: string, policy: BreakGlassPolicy | undefined, register: Register, id: string, now: Date): BreakGlassRequest {
+export function newBreakGlassRequest(input: BreakGlassInput, caller: Caller, policy: BreakGlassPolicy | undefined, register: Register, id: string, now: Date): BreakGlassRequest {
   if (!policy) throw disabled();
+  const requester = caller.actor;
   if (requester === 'anonymous' || requester.trim() === '') throw new WogateError('AUTH_FORBIDDEN', 'break-glass needs an identified requester', { reason: 'anonymous' });
+  const requesterPerson = personOf(caller, 'requesting');
   const j = input.justification;
   if (typeof j !== 'string' || j.trim().length < JUSTIFICATION_MIN || j.length > JUSTIFICATION_MAX) {
     throw bad(`body field "justification" is required: at least ${JUSTIFICATION_MIN} characters (at most ${JUSTIFICATION_MAX}) saying what is broken and why it can't wait for a work order`, 'justification');
@@ -121,7 +136,7 @@ export function newBreakGlassRequest(input: BreakGlassInput, requester: string, 
   const unknownAsset = assetIds.find((a) => !register.assets.has(a));
   if (unknownAsset !== undefined) throw bad(`asset "${unknownAsset}" is not in the asset register`, 'assetIds');
   return {
-    id, requester, vendorId, technicianIds, assetIds,
+    id, requester, requesterPerson, vendorId, technicianIds, assetIds,
     justification: j.trim(),
     // Recorded as asked; the cap is applied at approval, so the record shows both.
     requestedDurationMs: Math.min(minutes, 7 * 24 * 60) * 60_000,
@@ -132,13 +147,19 @@ export function newBreakGlassRequest(input: BreakGlassInput, requester: string, 
 
 /**
  * A second person approves: the access window opens now and lasts min(requested, policy max).
- * Throws AUTH_FORBIDDEN for the requester themself (two-person rule), STORE_CONFLICT for a
- * request that is not waiting for approval.
+ * Throws AUTH_NO_PERSON for a caller without a person, AUTH_FORBIDDEN for the requester themself
+ * under any credential (two-person rule), STORE_CONFLICT for a request not waiting for approval.
  */
-export function approveBreakGlass(r: BreakGlassRequest, approver: string, policy: BreakGlassPolicy | undefined, now: Date): BreakGlassRequest {
+export function approveBreakGlass(r: BreakGlassRequest, caller: Caller, policy: BreakGlassPolicy | undefined, now: Date): BreakGlassRequest {
   if (!policy) throw disabled();
-  if (sameActor(r.requester, approver)) {
-    throw new WogateError('AUTH_FORBIDDEN', `two-person rule: ${approver} requested break-glass ${r.id} and can't approve it; another operator must`, { reason: 'two_person_rule' });
+  const approver = caller.actor;
+  const approverPerson = personOf(caller, 'approving');
+  // A request stored before persons were recorded can't be checked against its approver: deny, ask again.
+  if (r.requesterPerson === undefined) {
+    throw new WogateError('AUTH_FORBIDDEN', `break-glass ${r.id} records no requesting person (made by an older wogate); close it and request again`, { reason: 'no_requester_person' });
+  }
+  if (sameId(r.requesterPerson, approverPerson)) {
+    throw new WogateError('AUTH_FORBIDDEN', `two-person rule: ${r.requesterPerson} requested break-glass ${r.id} and can't approve it, through ${approver} or any other credential; another person must`, { reason: 'two_person_rule' });
   }
   if (r.state !== 'requested') throw new WogateError('STORE_CONFLICT', `break-glass ${r.id} is ${r.state}, not waiting for approval`);
   const duration = Math.min(r.requestedDurationMs, policy.maxDurationMs);
@@ -146,6 +167,7 @@ export function approveBreakGlass(r: BreakGlassRequest, approver: string, policy
     ...r,
     state: 'approved',
     approver,
+    approverPerson,
     approvedAt: now,
     window: { start: now, end: new Date(now.getTime() + duration) },
     review: { state: 'pending', dueAt: new Date(now.getTime() + policy.reviewDueMs), attempts: 0 },

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'AUTH_MISSING'
   | 'AUTH_INVALID'
   | 'AUTH_FORBIDDEN'
+  | 'AUTH_NO_PERSON'
   | 'AUTH_UNAVAILABLE'
   | 'NOT_FOUND'
   | 'BAD_REQUEST'

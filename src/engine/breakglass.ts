@@ -80,13 +80,16 @@ export class BreakGlassService {
     return r;
   }
 
-  /** `context` (the actor's role, where the request came from) goes into every audit record of the step. */
+  /**
+   * `context` (the actor's role, the person behind the credential, where the request came from)
+   * goes into every audit record of the step; its `person` is what the two-person rule compares.
+   */
   async request(input: BreakGlassInput, actor: string, context: ActorContext = {}): Promise<BreakGlassRequest> {
     const now = this.o.clock();
     const id = this.o.newId?.() ?? `bg-${randomUUID()}`;
     let r: BreakGlassRequest;
     try {
-      r = newBreakGlassRequest(input, actor, this.o.policy, this.o.world().register, id, now);
+      r = newBreakGlassRequest(input, { actor, person: context.person }, this.o.policy, this.o.world().register, id, now);
     } catch (e) {
       await this.refused(actor, 'request', 'new', e, context);
       throw e;
@@ -102,7 +105,7 @@ export class BreakGlassService {
       const r = await this.get(id);
       let next: BreakGlassRequest;
       try {
-        next = approveBreakGlass(r, actor, this.o.policy, this.o.clock());
+        next = approveBreakGlass(r, { actor, person: context.person }, this.o.policy, this.o.clock());
       } catch (e) {
         await this.refused(actor, 'approve', id, e, context);
         throw e;
@@ -303,9 +306,10 @@ export class BreakGlassService {
 
 function describe(r: BreakGlassRequest): Record<string, unknown> {
   return {
-    requester: r.requester, vendorId: r.vendorId, technicianIds: r.technicianIds, assetIds: r.assetIds, justification: r.justification,
+    requester: r.requester, ...(r.requesterPerson ? { requesterPerson: r.requesterPerson } : {}), vendorId: r.vendorId, technicianIds: r.technicianIds, assetIds: r.assetIds, justification: r.justification,
     requestedMinutes: Math.round(r.requestedDurationMs / 60_000),
     ...(r.approver ? { approver: r.approver } : {}),
+    ...(r.approverPerson ? { approverPerson: r.approverPerson } : {}),
     ...(r.window ? { window: { start: r.window.start.toISOString(), end: r.window.end.toISOString() } } : {}),
   };
 }

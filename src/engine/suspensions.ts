@@ -6,6 +6,8 @@ export interface Suspension {
   readonly vendorId: string;
   readonly reason: string;
   readonly by: string;
+  /** The person who suspended (ActorContext.person), for the second-person rule on reinstating. */
+  readonly byPerson?: string;
   readonly at: string;
 }
 
@@ -13,7 +15,7 @@ const KEY = 'vendor-suspensions';
 
 /**
  * The kill switch: a suspended vendor's orders authorise nothing (VENDOR_SUSPENDED) until an
- * operator reinstates it, whatever the CMMS says, so every grant of theirs is revoked on the next
+ * operator reinstates it (a second person, or a policy-admin: src/api/actions.ts), whatever the CMMS says, so every grant of theirs is revoked on the next
  * pass and none comes back from a new order. Kept in the store, so a restart keeps it.
  */
 export class VendorSuspensions {
@@ -41,7 +43,7 @@ export class VendorSuspensions {
   }
 
   async suspend(vendorId: string, by: string, reason: string, context: ActorContext = {}): Promise<Suspension> {
-    const s: Suspension = { vendorId, reason, by, at: this.clock().toISOString() };
+    const s: Suspension = { vendorId, reason, by, ...(context.person ? { byPerson: context.person } : {}), at: this.clock().toISOString() };
     const next = new Map(this.current).set(vendorId, s);
     await this.save(next);
     await this.audit.append({ actor: by, action: 'vendor.suspended', subject: vendorId, details: { reason, ...context } });

@@ -62,13 +62,15 @@ export class SessionManager<R extends SessionRecord = PortalSessionRecord> {
     private readonly idleMs: number,
   ) {}
 
-  async create(res: Response, who: SessionFields<R>, now: Date): Promise<LiveSession<R>> {
+  /** `notAfter` caps the new session's end: a session renewed by signing in again keeps its original end. */
+  async create(res: Response, who: SessionFields<R>, now: Date, notAfter?: Date): Promise<LiveSession<R>> {
     const id = randomBytes(32).toString('base64url');
     const csrf = csrfFor(id);
-    const base: SessionRecord = { idHash: sha256(id), csrfHash: sha256(csrf), createdAt: now, lastSeenAt: now, expiresAt: new Date(now.getTime() + this.lifetimeMs) };
+    const end = Math.min(now.getTime() + this.lifetimeMs, notAfter?.getTime() ?? Infinity);
+    const base: SessionRecord = { idHash: sha256(id), csrfHash: sha256(csrf), createdAt: now, lastSeenAt: now, expiresAt: new Date(end) };
     const rec = { ...who, ...base } as R;
     await this.store.createSession(rec);
-    setCookie(res, this.names, this.names.session, id, Math.floor(this.lifetimeMs / 1000));
+    setCookie(res, this.names, this.names.session, id, Math.max(0, Math.floor((end - now.getTime()) / 1000)));
     return { ...rec, csrf };
   }
 

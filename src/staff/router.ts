@@ -1,5 +1,6 @@
 import express, { type Request, type RequestHandler } from 'express';
-import { printableSubject, roleFromClaims } from '../api/oidc.js';
+import { claimAt, printableSubject, roleFromClaims } from '../api/oidc.js';
+import { personFromClaim } from '../api/person.js';
 import { explain, reasonFrom, reinstateVendor, revokeGrant, suspendVendor, type ActionDeps } from '../api/actions.js';
 import { GUARDS, isRole, roleAtLeast, STAFF_PAGES, type StaffGuarded, type StaffPage } from '../api/roles.js';
 import type { ActorContext, AuditLog } from '../audit/audit.js';
@@ -40,7 +41,18 @@ function actor(req: StaffRequest): string {
 }
 
 function context(s: StaffSession): ActorContext {
-  return { role: s.role, via: 'staff' };
+  return { role: s.role, ...(s.person ? { person: s.person } : {}), via: 'staff' };
+}
+
+/**
+ * How long a role read from the provider is believed. The role is read at sign-in only, so a
+ * session older than this signs in again (a redirect through the provider, silent while the
+ * provider's own session lasts) before it may do anything: a demotion takes effect within it.
+ */
+export const STAFF_ROLE_MAX_AGE_MS = 5 * 60_000;
+
+function roleStale(s: StaffSession, now: Date): boolean {
+  return now.getTime() - s.createdAt.getTime() >= STAFF_ROLE_MAX_AGE_MS;
 }
 
 function user(s: StaffSession | undefined) {
@@ -89,12 +101,16 @@ export function createStaffRouter(d: StaffDeps): express.Router {
   const guard = (p: StaffPage): RequestHandler & StaffGuarded => {
     const g: RequestHandler & StaffGuarded = (req: StaffRequest, res, next) => {
       const s = req.staffSession;
-      if (!s) {
+      // A session whose role is due for its re-check is treated as none until the provider confirms it again.
+      const stale = s !== undefined && roleStale(s, d.clock());
+      if (!s || stale) {
         if (req.method === 'GET') {
           const back = safeReturnTo(req.originalUrl, '/staff') ?? '/staff';
           return res.redirect(303, `/staff/login?returnTo=${encodeURIComponent(back)}`);
         }
-        return next(new PortalRefusal(401, 'not_signed_in', 'Sign-in required', 'Your session has ended or you have not signed in. Sign in again.'));
+        return next(stale
+          ? new PortalRefusal(401, 'role_stale', 'Sign-in required', 'Your role is re-checked with the identity provider every 5 minutes and this session is due: nothing was changed. Reload the page (you are signed in again through the provider) and send the form again.')
+          : new PortalRefusal(401, 'not_signed_in', 'Sign-in required', 'Your session has ended or you have not signed in. Sign in again.'));
       }
       if (!isRole(s.role) || !roleAtLeast(s.role, p.api.minRole)) {
         return next(new PortalRefusal(403, 'role', 'Not allowed', `This needs the ${p.api.minRole} role or higher; you signed in as ${s.role}.`, { need: p.api.minRole, have: s.role }));
@@ -128,6 +144,10 @@ export function createStaffRouter(d: StaffDeps): express.Router {
 
   r.get('/callback', d.loginLimiter, async (req: StaffRequest, res) => {
     const { id, returnTo } = await finishSignIn(flow, req, res, d.log);
+    // A new session id at every sign-in (no fixation): an old session in this browser ends here,
+    // also when this sign-in is refused below (a role taken away at the provider ends the session).
+    const old = req.staffSession;
+    if (old) await d.store.portal.staff.deleteSession(old.idHash);
     if (!provesMfa(id.claims, d.config.oidc)) {
       throw new PortalRefusal(403, 'mfa_missing', 'Multi-factor sign-in required', 'The staff pages need a sign-in with a second factor. Sign in again at your identity provider using multi-factor authentication.', { subject: id.sub, amr: id.claims.amr ?? null, acr: id.claims.acr ?? null });
     }
@@ -137,11 +157,11 @@ export function createStaffRouter(d: StaffDeps): express.Router {
       throw new PortalRefusal(403, 'no_role', 'Not allowed', `Your identity carries no value of the ${d.config.roleClaim} claim that maps to a wogate role. Ask the plant's security team for one.`, { subject: id.sub });
     }
     const name = ['preferred_username', 'email', 'name'].map((c) => claimText(id.claims, c)).find((v) => v !== undefined) ?? id.sub;
-    // A new session id at every sign-in (no fixation); an old session in this browser ends.
-    if (req.staffSession) await d.store.portal.staff.deleteSession(req.staffSession.idHash);
-    await d.sessions.create(res, { subject: id.sub, name, role }, d.clock());
+    const person = personFromClaim(claimAt(id.claims, d.config.personClaim), d.config.personClaim);
+    // Signing in again as the same subject (the 5-minute role check) keeps the old session's end.
+    await d.sessions.create(res, { subject: id.sub, name, role, ...(person ? { person } : {}) }, d.clock(), old?.subject === id.sub ? old.expiresAt : undefined);
     const amr = Array.isArray(id.claims.amr) ? id.claims.amr : [];
-    await d.audit.append({ actor: `oidc:${id.sub}`, action: 'staff.signed_in', subject: `oidc:${id.sub}`, details: { role, name, amr, acr: id.claims.acr ?? null, remote: req.ip ?? req.socket.remoteAddress ?? '?' } });
+    await d.audit.append({ actor: `oidc:${id.sub}`, action: 'staff.signed_in', subject: `oidc:${id.sub}`, details: { role, name, person: person ?? null, renewed: old?.subject === id.sub, amr, acr: id.claims.acr ?? null, remote: req.ip ?? req.socket.remoteAddress ?? '?' } });
     res.redirect(303, returnTo);
   });
 

@@ -26,8 +26,10 @@ export interface StaffSessionRecord extends SessionRecord {
   readonly subject: string;
   /** What the pages show: preferred_username, email, name or sub. */
   readonly name: string;
-  /** The wogate role mapped from the provider's claims at sign-in. */
+  /** The wogate role mapped from the provider's claims at sign-in (createdAt is when it was read). */
   readonly role: string;
+  /** Who signed in (auth.oidc.personClaim, canonical); absent when the claim was missing or unusable. */
+  readonly person?: string;
 }
 
 /** One table of sessions, keyed by the hash of the session id. */

@@ -199,4 +199,17 @@ CREATE TABLE staff_sessions (
 CREATE INDEX staff_sessions_expiry ON staff_sessions (expires_at);
 `,
   },
+  {
+    version: 7,
+    name: 'token-owners',
+    sql: `
+-- A token is held by a person (its owner, canonical as src/domain/ids.ts makes it): the two-person
+-- rules compare owners, never token names. Tokens made before have none and can't approve anything.
+ALTER TABLE api_tokens ADD COLUMN owner TEXT;
+-- When a token was last accepted; written at most once a minute per token.
+ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
+-- The person a staff member signed in as (auth.oidc.personClaim), for the kill switch's second-person rule.
+ALTER TABLE staff_sessions ADD COLUMN person TEXT;
+`,
+  },
 ];

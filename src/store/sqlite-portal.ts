@@ -3,14 +3,14 @@ import type { PortalSessionRecord, PortalStore, SessionTable, StaffSessionRecord
 
 type Row = Record<string, unknown>;
 
-/** The staff pages' sessions (migration 6). */
+/** The staff pages' sessions (migrations 6 and 7). */
 class SqliteStaffSessions implements SessionTable<StaffSessionRecord> {
   constructor(private readonly db: Database.Database) {}
 
   async createSession(s: StaffSessionRecord): Promise<void> {
     this.db
-      .prepare('INSERT INTO staff_sessions (id_hash, subject, name, role, csrf_hash, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(s.idHash, s.subject, s.name, s.role, s.csrfHash, s.createdAt.getTime(), s.lastSeenAt.getTime(), s.expiresAt.getTime());
+      .prepare('INSERT INTO staff_sessions (id_hash, subject, name, role, csrf_hash, created_at, last_seen_at, expires_at, person) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(s.idHash, s.subject, s.name, s.role, s.csrfHash, s.createdAt.getTime(), s.lastSeenAt.getTime(), s.expiresAt.getTime(), s.person ?? null);
   }
 
   async getSession(idHash: string): Promise<StaffSessionRecord | undefined> {
@@ -19,6 +19,7 @@ class SqliteStaffSessions implements SessionTable<StaffSessionRecord> {
     return {
       idHash: String(r.id_hash), subject: String(r.subject), name: String(r.name), role: String(r.role), csrfHash: String(r.csrf_hash),
       createdAt: new Date(Number(r.created_at)), lastSeenAt: new Date(Number(r.last_seen_at)), expiresAt: new Date(Number(r.expires_at)),
+      ...(r.person == null ? {} : { person: String(r.person) }),
     };
   }
 

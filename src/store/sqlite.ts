@@ -228,8 +228,8 @@ export class SqliteStore implements Store {
 
   async createToken(t: ApiToken): Promise<void> {
     this.db
-      .prepare('INSERT INTO api_tokens (id, name, hash, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(t.id, t.name, t.hash, JSON.stringify(t.scopes), t.createdAt.getTime(), t.expiresAt?.getTime() ?? null);
+      .prepare('INSERT INTO api_tokens (id, name, hash, scopes, created_at, expires_at, owner) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(t.id, t.name, t.hash, JSON.stringify(t.scopes), t.createdAt.getTime(), t.expiresAt?.getTime() ?? null, t.owner ?? null);
   }
 
   async getToken(id: string): Promise<ApiToken | undefined> {
@@ -239,6 +239,14 @@ export class SqliteStore implements Store {
 
   async revokeToken(id: string, at: Date): Promise<boolean> {
     return this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(at.getTime(), id).changes > 0;
+  }
+
+  async rotateToken(id: string, hash: string): Promise<boolean> {
+    return this.db.prepare('UPDATE api_tokens SET hash = ? WHERE id = ? AND revoked_at IS NULL').run(hash, id).changes > 0;
+  }
+
+  async touchToken(id: string, at: Date, staleBefore: Date): Promise<void> {
+    this.db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)').run(at.getTime(), id, staleBefore.getTime());
   }
 
   async listTokens(): Promise<ApiToken[]> {
@@ -293,5 +301,7 @@ function tokenFromRow(r: Row): ApiToken {
     createdAt: new Date(Number(r.created_at)),
     ...(r.expires_at == null ? {} : { expiresAt: new Date(Number(r.expires_at)) }),
     ...(r.revoked_at == null ? {} : { revokedAt: new Date(Number(r.revoked_at)) }),
+    ...(r.owner == null ? {} : { owner: String(r.owner) }),
+    ...(r.last_used_at == null ? {} : { lastUsedAt: new Date(Number(r.last_used_at)) }),
   };
 }

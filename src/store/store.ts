@@ -59,6 +59,10 @@ export interface ApiToken {
   readonly createdAt: Date;
   readonly expiresAt?: Date;
   readonly revokedAt?: Date;
+  /** The person holding it, canonical (src/domain/ids.ts). Absent on tokens made before owners existed. */
+  readonly owner?: string;
+  /** When the daemon last accepted it (at most a minute stale). */
+  readonly lastUsedAt?: Date;
 }
 
 export interface Block {
@@ -127,6 +131,10 @@ export interface Store {
   createToken(token: ApiToken): Promise<void>;
   getToken(id: string): Promise<ApiToken | undefined>;
   revokeToken(id: string, at: Date): Promise<boolean>;
+  /** A new secret hash for a live token; false when it is unknown or revoked. */
+  rotateToken(id: string, hash: string): Promise<boolean>;
+  /** Records a use, unless one at or after `staleBefore` is already recorded (so at most one write a minute). */
+  touchToken(id: string, at: Date, staleBefore: Date): Promise<void>;
   listTokens(): Promise<ApiToken[]>;
 
   getState(key: string): Promise<string | undefined>;

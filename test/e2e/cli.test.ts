@@ -20,7 +20,7 @@ describe('cli', function () {
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('prints --help for every command', () => {
-    for (const cmd of [[], ['serve'], ['source', 'test'], ['policy', 'check'], ['explain'], ['grants', 'list'], ['grants', 'revoke'], ['audit', 'verify'], ['token', 'create']]) {
+    for (const cmd of [[], ['serve'], ['source', 'test'], ['policy', 'check'], ['explain'], ['grants', 'list'], ['grants', 'revoke'], ['audit', 'verify'], ['token', 'create'], ['token', 'list'], ['token', 'revoke'], ['token', 'rotate']]) {
       const r = wogate([...cmd, '--help']);
       expect(r.code, cmd.join(' ')).to.equal(0);
       expect(r.out, cmd.join(' ')).to.match(/Usage: wogate/);

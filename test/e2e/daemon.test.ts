@@ -109,7 +109,7 @@ describe('daemon end to end on loopback (SQLite file, http target over real HTTP
     });
 
     it('refuses expired and revoked tokens', async () => {
-      const { token: expired } = await createToken(t.daemon.runtime.store, 'old', ['admin'], new Date(Date.now() - 2000), new Date(Date.now() - 1000));
+      const { token: expired } = await createToken(t.daemon.runtime.store, 'old', ['admin'], new Date(Date.now() - 2000), { expiresAt: new Date(Date.now() - 1000) });
       expect((await get('/v1/grants', expired)).status).to.equal(401);
       const { token: tok, record } = await createToken(t.daemon.runtime.store, 'gone', ['admin'], new Date());
       await t.daemon.runtime.store.revokeToken(record.id, new Date());

@@ -13,7 +13,7 @@ describe('e2e: the vendor kill switch', function () {
   let token: string;
   beforeEach(async () => {
     t = await startDaemon();
-    token = (await createToken(t.daemon.runtime.store, 'ops', ['grants:read', 'grants:revoke', 'explain'], new Date())).token;
+    token = (await createToken(t.daemon.runtime.store, 'ops', ['grants:read', 'grants:revoke', 'explain'], new Date(), { owner: 'olga' })).token;
   });
   afterEach(async () => {
     await t.stop();
@@ -42,10 +42,36 @@ describe('e2e: the vendor kill switch', function () {
     expect(listed.suspended).to.have.length(1);
     expect(listed.suspended[0]).to.include({ vendorId: 'acme-controls', by: 'token:ops', reason: 'credential theft reported by the vendor' });
 
+    // A second person reinstates (docs/decisions/0012-persons-and-tokens.md).
+    token = (await createToken(t.daemon.runtime.store, 'ops-2', ['grants:revoke'], new Date(), { owner: 'piotr' })).token;
     expect((await call('POST', '/v1/vendors/acme-controls/reinstate', { reason: 'new credentials issued' })).status).to.equal(200);
     await until(async () => (await active()) === 4, 'both open orders grant again');
     const actions = (await t.daemon.runtime.store.readAudit(0, 10_000)).map((r) => r.action);
     expect(actions).to.include.members(['vendor.suspended', 'vendor.reinstated']);
+  });
+
+  it('lets only another person reinstate: not the suspender through a second token, not a token without an owner', async () => {
+    expect((await t.hook(order('WO-1', 'APPR'))).status).to.equal(202);
+    await until(async () => (await active()) === 2, 'two grants active');
+    expect((await call('POST', '/v1/vendors/acme-controls/suspend', { reason: 'credential theft reported by the vendor' })).status).to.equal(200);
+    const reinstate = async (bearer: string) => {
+      token = bearer;
+      const res = await call('POST', '/v1/vendors/acme-controls/reinstate', { reason: 'new credentials issued' });
+      return { status: res.status, error: ((await res.json()) as { error?: { code: string; message: string } }).error };
+    };
+    const store = t.daemon.runtime.store;
+    const same = await reinstate((await createToken(store, 'olga-laptop', ['grants:revoke'], new Date(), { owner: 'OLGA' })).token);
+    expect(same.status).to.equal(403);
+    expect(same.error?.code).to.equal('AUTH_FORBIDDEN');
+    expect(same.error?.message).to.contain('second-person rule');
+    const nobody = await reinstate((await createToken(store, 'legacy', ['grants:revoke'], new Date())).token);
+    expect(nobody.status).to.equal(403);
+    expect(nobody.error?.code).to.equal('AUTH_NO_PERSON');
+    expect(await active(), 'still suspended').to.equal(0);
+    expect((await reinstate((await createToken(store, 'piotr', ['grants:revoke'], new Date(), { owner: 'piotr' })).token)).status).to.equal(200);
+    await until(async () => (await active()) === 2, 'the open order grants again');
+    const refused = (await store.readAudit(0, 10_000)).filter((r) => r.action === 'auth.refused' && r.subject.includes('reinstate'));
+    expect(refused.map((r) => r.details.code)).to.deep.equal(['AUTH_FORBIDDEN', 'AUTH_NO_PERSON']);
   });
 
   it('refuses an unknown vendor (404), a missing reason (400) and a viewer-only token (403)', async () => {

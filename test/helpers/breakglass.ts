@@ -23,7 +23,7 @@ export interface BreakGlassAnswer {
 
 export interface BreakGlassDaemon {
   readonly daemon: Daemon;
-  /** Two operators' wgt_ tokens (scopes breakglass and grants:read): alice asks, bob approves. */
+  /** Two operators' wgt_ tokens (scopes breakglass and grants:read), owned by the persons alice and bob: alice asks, bob approves. */
   readonly tokens: { readonly alice: string; readonly bob: string };
   call(token: string, method: string, path: string, body?: unknown): Promise<BreakGlassAnswer>;
   /** alice requests `body`, bob approves it; returns the request's id. */
@@ -61,8 +61,8 @@ export async function startBreakGlassDaemon(o: { edit: (c: Cfg) => void; env?: R
   }
   const now = new Date();
   const tokens = {
-    alice: (await createToken(daemon.runtime.store, 'alice', ['breakglass', 'grants:read'], now)).token,
-    bob: (await createToken(daemon.runtime.store, 'bob', ['breakglass', 'grants:read'], now)).token,
+    alice: (await createToken(daemon.runtime.store, 'alice', ['breakglass', 'grants:read'], now, { owner: 'alice' })).token,
+    bob: (await createToken(daemon.runtime.store, 'bob', ['breakglass', 'grants:read'], now, { owner: 'bob' })).token,
   };
   const call: BreakGlassDaemon['call'] = async (token, method, path, body) => {
     const res = await fetch(`${daemon.url}/v1${path}`, {

@@ -73,7 +73,7 @@ export interface TestDaemon {
 }
 
 /** A real daemon on loopback: example policies and registers, an http target against a recording gateway. */
-export async function startDaemon(opts: { log?: Logger; edit?: (c: Cfg) => void } = {}): Promise<TestDaemon> {
+export async function startDaemon(opts: { log?: Logger; edit?: (c: Cfg) => void; clock?: () => Date } = {}): Promise<TestDaemon> {
   const dir = tmpDir();
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   const gateway = await recordingGateway();
@@ -85,7 +85,7 @@ export async function startDaemon(opts: { log?: Logger; edit?: (c: Cfg) => void 
   });
   let daemon: Daemon;
   try {
-    daemon = await serve({ configFile: file, env, log: opts.log ?? silentLogger });
+    daemon = await serve({ configFile: file, env, log: opts.log ?? silentLogger, ...(opts.clock ? { clock: opts.clock } : {}) });
   } catch (e) {
     await gateway.close();
     fs.rmSync(dir, { recursive: true, force: true });

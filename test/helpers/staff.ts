@@ -19,6 +19,7 @@ export interface StaffWorld {
 
 export const STAFF_USERS: Readonly<Record<string, PortalTestUser>> = {
   'sec-ana': { mfa: true, claims: { wogate_roles: ['ot-operators'], preferred_username: 'ana' } },
+  'sec-ola': { mfa: true, claims: { wogate_roles: ['ot-operators'], preferred_username: 'ola' } },
   'sec-vic': { mfa: true, claims: { wogate_roles: 'ot-viewers', preferred_username: 'vic' } },
   'sec-root': { mfa: true, claims: { wogate_roles: ['ot-viewers', 'ot-admins'], preferred_username: 'root' } },
   'sec-nomfa': { mfa: false, claims: { wogate_roles: ['ot-operators'] } },
@@ -31,13 +32,15 @@ export const demoHook = (id: string) => {
   return demoOrder(id, 'APPR', now, now);
 };
 
-export async function startStaffWorld(): Promise<StaffWorld> {
+/** `users`: the provider's accounts (read at each sign-in, so a test may change a user's claims later); `clock`: the daemon's. */
+export async function startStaffWorld(o: { users?: Record<string, PortalTestUser>; clock?: () => Date } = {}): Promise<StaffWorld> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const idp = await startPortalProvider({ redirectUri: [`${url}/staff/callback`, `${url}/portal/callback`], users: STAFF_USERS, claims: ['wogate_roles', 'preferred_username'] });
+  const idp = await startPortalProvider({ redirectUri: [`${url}/staff/callback`, `${url}/portal/callback`], users: o.users ?? STAFF_USERS, claims: ['wogate_roles', 'preferred_username'] });
   process.env.STAFF_TEST_CLIENT_SECRET = idp.clientSecret;
   process.env.STAFF_TEST_CREDENTIAL_KEY = Buffer.alloc(32, 7).toString('base64');
   const t = await startDaemon({
+    ...(o.clock ? { clock: o.clock } : {}),
     edit: (c) => {
       c.server.port = port;
       // Many sign-ins and pages from one address in a minute: the limiters' own tests are in http-hardening.

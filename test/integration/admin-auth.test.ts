@@ -330,12 +330,12 @@ describe('OIDC verifier against the real provider', function () {
 
   it('reads roles from a dotted claim path (Keycloak realm_access.roles)', async () => {
     const id = await verifier({ roleClaim: 'realm_access.roles' }).verify(await idp.token('kc'));
-    expect(id).to.deep.equal({ sub: 'kc', role: 'operator' });
+    expect(id).to.deep.equal({ sub: 'kc', role: 'operator', person: 'kc' });
   });
 
   it('reads roles from a namespaced claim whose name holds dots (Auth0 style)', async () => {
     const id = await verifier({ roleClaim: 'https://wogate.example/roles' }).verify(await idp.token('auth0'));
-    expect(id).to.deep.equal({ sub: 'auth0', role: 'admin' });
+    expect(id).to.deep.equal({ sub: 'auth0', role: 'admin', person: 'auth0' });
   });
 
   it('does not map a claim value through the object prototype', async () => {
@@ -405,8 +405,9 @@ describe('config: auth.oidc', () => {
   const load = (oidc: Record<string, unknown>) => loadConfig(exampleConfig(dir, (c) => (c.auth = { oidc })));
   const base = { issuer: 'https://login.example.com/realms/plant', audience: WOGATE_AUDIENCE, roles: { 'wogate-admins': 'admin' } };
 
-  it('reads issuer, audience, role claim, role map and clock tolerance, with defaults', () => {
-    expect(load(base).auth.oidc).to.deep.equal({ ...base, roleClaim: 'wogate_roles', clockToleranceSec: 30 });
+  it('reads issuer, audience, role claim, person claim, role map and clock tolerance, with defaults', () => {
+    expect(load(base).auth.oidc).to.deep.equal({ ...base, roleClaim: 'wogate_roles', personClaim: 'sub', clockToleranceSec: 30 });
+    expect(load({ ...base, personClaim: 'preferred_username' }).auth.oidc).to.include({ personClaim: 'preferred_username' });
     expect(load({ ...base, roleClaim: 'realm_access.roles', clockTolerance: '10s' }).auth.oidc).to.include({ roleClaim: 'realm_access.roles', clockToleranceSec: 10 });
   });
 

@@ -70,10 +70,11 @@ describe('break-glass through the admin API', function () {
     daemon = await boot();
     await until(() => sim.requests.some((r) => r.query.includes('historyflag')), 'the first Maximo resync');
     const now = new Date();
-    // Two tokens under one name are one person: alice's second token must not approve her request.
-    tokens.alice = (await createToken(daemon.runtime.store, 'alice', ['breakglass', 'grants:read'], now)).token;
-    tokens.alice2 = (await createToken(daemon.runtime.store, 'alice', ['breakglass'], now)).token;
-    tokens.bob = (await createToken(daemon.runtime.store, 'bob', ['breakglass', 'grants:read'], now)).token;
+    // Two tokens of one owner are one person, whatever their names: alice's second token must not approve her request.
+    tokens.alice = (await createToken(daemon.runtime.store, 'alice', ['breakglass', 'grants:read'], now, { owner: 'alice' })).token;
+    tokens.alice2 = (await createToken(daemon.runtime.store, 'night-shift-laptop', ['breakglass'], now, { owner: 'Alice' })).token;
+    tokens.bob = (await createToken(daemon.runtime.store, 'bob', ['breakglass', 'grants:read'], now, { owner: 'bob' })).token;
+    tokens.ownerless = (await createToken(daemon.runtime.store, 'old-integration', ['breakglass', 'grants:read'], now)).token;
     tokens.viewer = (await createToken(daemon.runtime.store, 'soc-dashboard', ['grants:read'], now)).token;
   });
 
@@ -100,7 +101,7 @@ describe('break-glass through the admin API', function () {
     expect(r.status).to.equal(403);
   });
 
-  it('refuses the requester approving their own request (403), also through a second token of the same name', async () => {
+  it('refuses the requester approving their own request (403), also through a second token of another name held by the same owner', async () => {
     const id = await requestOne();
     for (const t of [tokens.alice, tokens.alice2] as string[]) {
       const r = await call(t, 'POST', `/break-glass/${id}/approve`);
@@ -111,6 +112,22 @@ describe('break-glass through the admin API', function () {
     expect(gateway.open.size).to.equal(0);
     const refused = (await audit()).filter((a) => a.action === 'breakglass.refused' && a.subject === id);
     expect(refused).to.have.length(2);
+    await call(tokens.alice as string, 'POST', `/break-glass/${id}/close`, { reason: 'withdrawn: test' });
+  });
+
+  it('refuses a token without an owner to request or approve (403 AUTH_NO_PERSON), and lets it list', async () => {
+    const asked = await call(tokens.ownerless as string, 'POST', '/break-glass', BODY);
+    expect(asked.status).to.equal(403);
+    expect(asked.body.error?.code).to.equal('AUTH_NO_PERSON');
+    expect(asked.body.error?.message).to.contain('--owner');
+    const id = await requestOne();
+    const approved = await call(tokens.ownerless as string, 'POST', `/break-glass/${id}/approve`);
+    expect(approved.status).to.equal(403);
+    expect(approved.body.error?.code).to.equal('AUTH_NO_PERSON');
+    expect((await stored(id)).state).to.equal('requested');
+    expect((await call(tokens.ownerless as string, 'GET', '/break-glass')).status).to.equal(200);
+    const refused = (await audit()).filter((a) => a.action === 'breakglass.refused' && a.subject === id);
+    expect(refused.at(-1)?.details).to.include({ step: 'approve', code: 'AUTH_NO_PERSON' });
     await call(tokens.alice as string, 'POST', `/break-glass/${id}/close`, { reason: 'withdrawn: test' });
   });
 

@@ -192,7 +192,7 @@ describe('staff pages: sign-in with MFA and a role, grants, revoke, kill switch,
       expect(rec?.details).to.include({ role: 'operator', via: 'staff', reason: 'technician left the site early' });
     });
 
-    it('suspends a vendor only when its id is typed to confirm, revokes everything, and reinstates it', async () => {
+    it('suspends a vendor only when its id is typed to confirm, revokes everything, and has a second operator reinstate it', async () => {
       const { jar } = await w.signIn('sec-ana');
       const page = await (await jar.fetch(`${w.url}/staff/vendors`)).text();
       const csrf = CSRF.exec(page)?.[1] as string;
@@ -216,10 +216,26 @@ describe('staff pages: sign-in with MFA and a role, grants, revoke, kill switch,
       const explained = await (await jar.fetch(`${w.url}/staff/explain?order=${encodeURIComponent('demo-cmms/WO-2')}`)).text();
       expect(explained).to.include('VENDOR_SUSPENDED');
 
-      const back = await jar.fetch(`${w.url}/staff/vendors/acme-controls/reinstate`, form({ reason: 'new credentials issued', csrf }));
+      // The operator who pulled the switch can't lift it alone.
+      const own = await jar.fetch(`${w.url}/staff/vendors/acme-controls/reinstate`, form({ reason: 'new credentials issued', csrf }));
+      expect(own.status).to.equal(403);
+      expect(await own.text()).to.include('second-person rule');
+      expect(w.t.daemon.runtime.suspensions.list()).to.have.length(1);
+
+      const ola = await w.signIn('sec-ola');
+      const olaCsrf = CSRF.exec(await (await ola.jar.fetch(`${w.url}/staff/vendors`)).text())?.[1] as string;
+      const back = await ola.jar.fetch(`${w.url}/staff/vendors/acme-controls/reinstate`, form({ reason: 'new credentials issued', csrf: olaCsrf }));
       expect(back.status).to.equal(303);
       expect(w.t.daemon.runtime.suspensions.list()).to.deep.equal([]);
-      expect((await audit('vendor.reinstated')).at(-1)?.details).to.include({ role: 'operator', via: 'staff' });
+      expect((await audit('vendor.reinstated')).at(-1)?.details).to.include({ role: 'operator', via: 'staff', person: 'sec-ola' });
+    });
+
+    it('lets an admin (at least policy-admin) reinstate a suspension they made themselves', async () => {
+      const { jar } = await w.signIn('sec-root');
+      const csrf = CSRF.exec(await (await jar.fetch(`${w.url}/staff/vendors`)).text())?.[1] as string;
+      expect((await jar.fetch(`${w.url}/staff/vendors/acme-controls/suspend`, form({ reason: 'drill', confirm: 'acme-controls', csrf }))).status).to.equal(303);
+      expect((await jar.fetch(`${w.url}/staff/vendors/acme-controls/reinstate`, form({ reason: 'drill over', csrf }))).status).to.equal(303);
+      expect(w.t.daemon.runtime.suspensions.list()).to.deep.equal([]);
     });
 
     it('explains a work order: the rule that granted it, and a precise 404 for an order that does not exist', async () => {

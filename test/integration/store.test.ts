@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import Database from 'better-sqlite3';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite-migrations.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { order, tmpDir } from '../helpers/world.js';
 
@@ -33,6 +35,42 @@ describe('store: SQLite file', () => {
     } catch (e) {
       expect((e as Error).message).to.match(/schema version 999, newer/);
     }
+  });
+
+  it('keeps tokens made before owners existed (migration 7): they list without owner or last use', async () => {
+    const old = path.join(dir, 'v6.db');
+    const db = new Database(old);
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+    for (const m of SQLITE_MIGRATIONS.filter((x) => x.version <= 6)) {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, 'x');
+    }
+    db.prepare("INSERT INTO api_tokens (id, name, hash, scopes, created_at) VALUES ('0123456789ab', 'old', 'ff', '[\"admin\"]', 1)").run();
+    db.close();
+    const s = new SqliteStore(old);
+    try {
+      expect(await s.migrate()).to.equal(SQLITE_MIGRATIONS.filter((x) => x.version > 6).length);
+      const [t] = await s.listTokens();
+      expect(t).to.deep.include({ id: '0123456789ab', name: 'old', scopes: ['admin'] });
+      expect(t).not.to.have.any.keys('owner', 'lastUsedAt');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('records a token\'s last use at most once per granularity, and rotates only live tokens', async () => {
+    const at = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms);
+    await store.createToken({ id: 'aaaaaaaaaaaa', name: 'n', hash: '00', scopes: [], createdAt: at(0), owner: 'alice' });
+    await store.touchToken('aaaaaaaaaaaa', at(1_000), at(1_000 - 60_000));
+    await store.touchToken('aaaaaaaaaaaa', at(30_000), at(30_000 - 60_000));
+    expect((await store.getToken('aaaaaaaaaaaa'))?.lastUsedAt).to.deep.equal(at(1_000));
+    await store.touchToken('aaaaaaaaaaaa', at(61_001), at(61_001 - 60_000));
+    expect((await store.getToken('aaaaaaaaaaaa'))?.lastUsedAt).to.deep.equal(at(61_001));
+    expect(await store.rotateToken('aaaaaaaaaaaa', '11')).to.equal(true);
+    expect(await store.getToken('aaaaaaaaaaaa')).to.include({ hash: '11', owner: 'alice' });
+    await store.revokeToken('aaaaaaaaaaaa', at(70_000));
+    expect(await store.rotateToken('aaaaaaaaaaaa', '22')).to.equal(false);
+    expect(await store.rotateToken('bbbbbbbbbbbb', '22')).to.equal(false);
   });
 
   it('stores a webhook delivery once and reports the second as a duplicate', async () => {

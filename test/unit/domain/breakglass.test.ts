@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import {
-  approveBreakGlass, breakGlassOrder, closeBreakGlass, newBreakGlassRequest, reviewOverdue, sameActor,
+  approveBreakGlass, breakGlassOrder, closeBreakGlass, newBreakGlassRequest, reviewOverdue,
+  type Caller,
   type BreakGlassInput, type BreakGlassPolicy, type BreakGlassRequest,
 } from '../../../src/domain/breakglass.js';
 import { evaluate, isWogateError, makeRegister, type PolicySet } from '../../../src/domain/index.js';
@@ -23,7 +24,12 @@ const INPUT: BreakGlassInput = {
   durationMinutes: 120,
 };
 
-function request(input: Partial<BreakGlassInput> = {}, requester = 'oidc:alice'): BreakGlassRequest {
+/** `oidc:alice` acting as the person alice; `token:x` held by the person x; null: no person (a token without owner). */
+function as(actor: string, person: string | null = actor.slice(actor.indexOf(':') + 1)): Caller {
+  return person === null ? { actor } : { actor, person };
+}
+
+function request(input: Partial<BreakGlassInput> = {}, requester: Caller = as('oidc:alice')): BreakGlassRequest {
   return newBreakGlassRequest({ ...INPUT, ...input }, requester, POLICY, register, 'bg-1', NOW);
 }
 
@@ -67,7 +73,7 @@ describe('break-glass (domain)', () => {
     });
 
     it('is refused outright when no break-glass policy is configured', () => {
-      const e = refusal(() => newBreakGlassRequest(INPUT, 'oidc:alice', undefined, register, 'bg-1', NOW));
+      const e = refusal(() => newBreakGlassRequest(INPUT, as('oidc:alice'), undefined, register, 'bg-1', NOW));
       expect(e.code).to.equal('NOT_FOUND');
       expect(e.message).to.contain('disabled');
     });
@@ -75,44 +81,54 @@ describe('break-glass (domain)', () => {
 
   describe('two-person rule', () => {
     it('refuses approval by the requester with AUTH_FORBIDDEN', () => {
-      const e = refusal(() => approveBreakGlass(request(), 'oidc:alice', POLICY, at(M)));
+      const e = refusal(() => approveBreakGlass(request(), as('oidc:alice'), POLICY, at(M)));
       expect(e.code).to.equal('AUTH_FORBIDDEN');
       expect(e.message).to.contain('two-person rule');
     });
 
-    it('treats two API tokens created under one name as one person', () => {
-      expect(refusal(() => approveBreakGlass(request({}, 'token:night-shift'), 'token:night-shift', POLICY, at(M))).code).to.equal('AUTH_FORBIDDEN');
+    it('compares persons, not credentials: two tokens of one owner, or a token and a sign-in, are one person', () => {
+      expect(refusal(() => approveBreakGlass(request({}, as('token:night-1', 'alice')), as('token:night-2', 'alice'), POLICY, at(M))).code).to.equal('AUTH_FORBIDDEN');
+      expect(refusal(() => approveBreakGlass(request({}, as('oidc:alice')), as('token:alice-laptop', 'alice'), POLICY, at(M))).message).to.contain('two-person rule');
+      // Spellings of one person are one person (src/domain/ids.ts).
+      expect(refusal(() => approveBreakGlass(request({}, as('oidc:alice')), as('token:x', 'ＡＬＩＣＥ'), POLICY, at(M))).code).to.equal('AUTH_FORBIDDEN');
     });
 
-    it('never lets an actor approve their own request, whatever the actor id', () => {
-      fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 40 }).filter((s) => s.trim() !== '' && s.trim() !== 'anonymous'), (who) => {
-        const r = request({}, who);
-        return refusal(() => approveBreakGlass(r, who, POLICY, at(M))).code === 'AUTH_FORBIDDEN';
+    it('refuses a caller without a person (an API token without an owner) to request or approve, with AUTH_NO_PERSON', () => {
+      expect(refusal(() => request({}, as('token:legacy', null))).code).to.equal('AUTH_NO_PERSON');
+      const e = refusal(() => approveBreakGlass(request(), as('token:legacy', null), POLICY, at(M)));
+      expect(e.code).to.equal('AUTH_NO_PERSON');
+      expect(e.message).to.contain('--owner');
+    });
+
+    it('refuses to approve a request stored without a requesting person (made by an older wogate)', () => {
+      const { requesterPerson: _dropped, ...old } = request();
+      expect(refusal(() => approveBreakGlass(old, as('oidc:bob'), POLICY, at(M))).code).to.equal('AUTH_FORBIDDEN');
+    });
+
+    it('never lets a person approve their own request, whatever the credentials', () => {
+      fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 40 }).filter((s) => /^[a-z0-9]+$/i.test(s)), fc.string({ minLength: 1, maxLength: 20 }), fc.string({ minLength: 1, maxLength: 20 }), (who, a, b) => {
+        const r = request({}, as(`token:${a}`, who));
+        return refusal(() => approveBreakGlass(r, as(`token:${b}`, who.toUpperCase()), POLICY, at(M))).code === 'AUTH_FORBIDDEN';
       }));
     });
 
     it('lets a second person approve and opens the window now', () => {
-      const r = approveBreakGlass(request(), 'oidc:bob', POLICY, at(5 * M));
+      const r = approveBreakGlass(request(), as('oidc:bob'), POLICY, at(5 * M));
       expect(r).to.include({ state: 'approved', approver: 'oidc:bob' });
       expect(r.window).to.deep.equal({ start: at(5 * M), end: at(5 * M + 2 * H) });
     });
 
-    it('keeps an OIDC subject and an API token of the same name apart', () => {
-      expect(sameActor('oidc:alice', 'token:alice')).to.equal(false);
-      expect(sameActor('oidc:alice', 'oidc:alice')).to.equal(true);
-    });
-
     it('refuses to approve a request twice or after it was closed (conflict)', () => {
-      const approved = approveBreakGlass(request(), 'oidc:bob', POLICY, at(M));
-      expect(refusal(() => approveBreakGlass(approved, 'oidc:carol', POLICY, at(2 * M))).code).to.equal('STORE_CONFLICT');
+      const approved = approveBreakGlass(request(), as('oidc:bob'), POLICY, at(M));
+      expect(refusal(() => approveBreakGlass(approved, as('oidc:carol'), POLICY, at(2 * M))).code).to.equal('STORE_CONFLICT');
       const withdrawn = closeBreakGlass(request(), 'oidc:alice', 'fixed remotely', at(M));
-      expect(refusal(() => approveBreakGlass(withdrawn, 'oidc:bob', POLICY, at(2 * M))).code).to.equal('STORE_CONFLICT');
+      expect(refusal(() => approveBreakGlass(withdrawn, as('oidc:bob'), POLICY, at(2 * M))).code).to.equal('STORE_CONFLICT');
     });
   });
 
   describe('maximum duration', () => {
     it('caps the window at the policy maximum', () => {
-      const r = approveBreakGlass(request({ durationMinutes: 24 * 60 }), 'oidc:bob', POLICY, NOW);
+      const r = approveBreakGlass(request({ durationMinutes: 24 * 60 }), as('oidc:bob'), POLICY, NOW);
       expect(r.window?.end).to.deep.equal(at(4 * H));
       expect(r.requestedDurationMs).to.equal(24 * H);
     });
@@ -120,14 +136,14 @@ describe('break-glass (domain)', () => {
     it('never gives a window longer than the policy maximum or the request', () => {
       fc.assert(fc.property(fc.integer({ min: 1, max: 20_000 }), fc.integer({ min: 1, max: 8 * 60 }), (minutes, maxMinutes) => {
         const policy = { ...POLICY, maxDurationMs: maxMinutes * M };
-        const r = approveBreakGlass(request({ durationMinutes: minutes }), 'oidc:bob', policy, NOW);
+        const r = approveBreakGlass(request({ durationMinutes: minutes }), as('oidc:bob'), policy, NOW);
         const len = (r.window?.end.getTime() ?? 0) - (r.window?.start.getTime() ?? 0);
         return len <= maxMinutes * M && len <= minutes * M && len > 0;
       }));
     });
 
     it('sets the review due the policy reviewDue after approval', () => {
-      const r = approveBreakGlass(request(), 'oidc:bob', POLICY, NOW);
+      const r = approveBreakGlass(request(), as('oidc:bob'), POLICY, NOW);
       expect(r.review).to.deep.include({ state: 'pending', dueAt: at(48 * H) });
       expect(reviewOverdue(r, at(48 * H - 1))).to.equal(false);
       expect(reviewOverdue(r, at(48 * H))).to.equal(true);
@@ -137,7 +153,7 @@ describe('break-glass (domain)', () => {
 
   describe('synthetic work order', () => {
     it('is an approved emergency order with both people as approvals while approved, closed after', () => {
-      const approved = approveBreakGlass(request(), 'oidc:bob', POLICY, NOW);
+      const approved = approveBreakGlass(request(), as('oidc:bob'), POLICY, NOW);
       const open = breakGlassOrder(approved);
       expect(open).to.deep.include({ source: 'break-glass', id: 'bg-1', status: 'approved', type: 'emergency', revision: '1' });
       expect(open?.approvals.map((a) => a.by)).to.deep.equal(['oidc:alice', 'oidc:bob']);
@@ -152,7 +168,7 @@ describe('break-glass (domain)', () => {
         require: { statuses: ['approved'], minApprovals: 2, leadTimeMs: 0, graceMs: 0, maxDurationMs: 8 * H },
         grant: [{ type: 'network', target: 'gw', ports: [502] }],
       }] }] };
-      const approved = approveBreakGlass(request(), 'oidc:bob', POLICY, NOW);
+      const approved = approveBreakGlass(request(), as('oidc:bob'), POLICY, NOW);
       const ev = evaluate([breakGlassOrder(approved)!], register, policySet, at(M));
       expect(ev.grants).to.have.length(1);
       expect(ev.grants[0]?.validUntil).to.deep.equal(at(2 * H));
