@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app.js';
 import { OidcVerifier } from '../api/oidc.js';
+import { RefusalAggregator } from '../api/refusals.js';
 import { startDemo, type Demo } from '../demo/demo.js';
 import { isLoopbackHost, type Config } from '../config/config.js';
 import { DriftChecker, DriftMonitor } from '../engine/drift.js';
@@ -43,6 +44,8 @@ export interface Daemon {
   readonly demo?: Demo;
   /** Break-glass requests and their reviews; refuses everything when the config has no breakGlass section. */
   readonly breakGlass: BreakGlassService;
+  /** Refusals of unauthenticated callers, audited once per address, kind and window; flush() writes the open windows now. */
+  readonly refusals: RefusalAggregator;
   reload(): void;
   stop(): Promise<void>;
 }
@@ -122,7 +125,10 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const oidc = oidcConfig ? new OidcVerifier({ ...oidcConfig, clock: rt.clock, log }) : undefined;
   // Discovery now, so a misconfigured issuer shows in the log at start; requests retry it if it failed.
   oidc?.discover().catch((e: unknown) => log.warn('OIDC discovery failed; admin API OIDC tokens are refused (503) until it succeeds', { error: e instanceof Error ? e.message : String(e) }));
+  const refusals = new RefusalAggregator({ audit: rt.audit, log: log.child({ component: 'refusals' }), metrics: rt.metrics, clock: rt.clock });
+  refusals.start();
   const app = createApp({
+    refusals,
     ...(oidc ? { oidc } : {}),
     ...(portal ? { portal: { config: portal.config, oidc: portal.oidc, sessions: portal.sessions, vault: portal.vault, vpnTargets: portal.vpnTargets } } : {}),
     ...(staff ? { staff } : {}),
@@ -205,6 +211,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     ...(drift ? { drift } : {}),
     ...(demo ? { demo } : {}),
     breakGlass,
+    refusals,
     reload() {
       try {
         const { warnings } = rt.reloadWorld();
@@ -243,6 +250,8 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       for (const p of pollers) p.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      // The windows still open are written before the chain is closed.
+      await refusals.close();
       await intake.drain().catch(() => undefined);
       await reconciler.reconcile().catch(() => undefined);
       await writeBack.flush().catch(() => undefined);
