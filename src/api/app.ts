@@ -147,7 +147,9 @@ export function createApp(deps: AppDeps): express.Express {
     res.set('cache-control', 'public, max-age=60').type('application/x-pem-file').send(crl.pem);
   });
   app.get('/pki/:targetId/ca.pem', async (req, res) => {
-    res.set('cache-control', 'public, max-age=3600').type('application/x-pem-file').send(await publisher(req.params.targetId).caCertificatePem());
+    // Read before any header is set: a refusal must go out as JSON, not as a cacheable PEM.
+    const pem = await publisher(req.params.targetId).caCertificatePem();
+    res.set('cache-control', 'public, max-age=3600').type('application/x-pem-file').send(pem);
   });
 
   // Limited before the body is read or a signature checked, so a flood costs little and audits once.
