@@ -167,6 +167,10 @@ export interface OidcConfig {
   /** Claim value → wogate role. */
   readonly roles: Readonly<Record<string, Role>>;
   readonly clockToleranceSec: number;
+  /** The JWT typ header every token must carry (at+jwt); absent = not checked. */
+  readonly requireTyp?: string;
+  /** Clients (azp, else client_id) whose tokens are accepted; absent = any client of the issuer. */
+  readonly allowedClients?: readonly string[];
 }
 
 /** The client a set of pages (the vendor portal, the staff pages) signs people in with: authorization code flow with PKCE. */
@@ -317,7 +321,7 @@ type RawConfig = {
   targets?: (Record<string, unknown> & { id: string; kind: TargetConfig['kind']; enabled?: boolean; authoritative?: boolean })[];
   secrets?: { vault?: RawVault };
   demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
-  auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; roles: Record<string, Role>; clockTolerance?: string } };
+  auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; roles: Record<string, Role>; clockTolerance?: string; requireTyp?: string; allowedClients?: string[] } };
   breakGlass?: { maxDuration: string; reviewDue: string; reviewSource?: string; reviewSite?: string };
   portal?: RawPortal;
   staff?: RawStaff;
@@ -589,7 +593,11 @@ function oidcConfig(raw: NonNullable<NonNullable<RawConfig['auth']>['oidc']>, fi
   }
   const tolerance = parseDuration(raw.clockTolerance ?? '30s', `${file}: /auth/oidc/clockTolerance`);
   if (tolerance > 300_000) throw new WogateError('CONFIG_INVALID', `${file}: /auth/oidc/clockTolerance: at most 5m (got ${raw.clockTolerance}); a wide tolerance keeps expired tokens alive`, { file });
-  return { issuer: raw.issuer, audience: raw.audience, roleClaim: raw.roleClaim ?? 'wogate_roles', roles: { ...raw.roles }, clockToleranceSec: Math.floor(tolerance / 1000) };
+  return {
+    issuer: raw.issuer, audience: raw.audience, roleClaim: raw.roleClaim ?? 'wogate_roles', roles: { ...raw.roles }, clockToleranceSec: Math.floor(tolerance / 1000),
+    ...(raw.requireTyp !== undefined ? { requireTyp: raw.requireTyp } : {}),
+    ...(raw.allowedClients !== undefined ? { allowedClients: [...raw.allowedClients] } : {}),
+  };
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '::1', '0:0:0:0:0:0:0:1']);
