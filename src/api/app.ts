@@ -53,6 +53,8 @@ export interface AppDeps {
   readonly staff?: Staff;
   /** Where refusals of unauthenticated callers are counted and audited once a window (src/api/refusals.ts); one of its own when absent. */
   readonly refusals?: RefusalSink;
+  /** False when /metrics has a listener of its own (server.metrics): then the main one does not serve it. */
+  readonly serveMetrics?: boolean;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -128,9 +130,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(OPENAPI);
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
-  });
+  if (d.serveMetrics !== false) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+    });
+  }
 
   // Public by design, like any CA's CRL distribution point: relying parties fetch them unauthenticated.
   const publisher = (id: unknown) => {

@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import type { Target } from '../targets/target.js';
 import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, type Runtime } from './runtime.js';
 import { loadServerTls, type ServerTls } from './tls.js';
+import { listenMetrics } from './metrics-listener.js';
 import { openPortal, type Portal } from '../portal/index.js';
 import { openStaff, type Staff } from '../staff/index.js';
 
@@ -44,6 +45,8 @@ export interface Daemon {
   readonly demo?: Demo;
   /** Break-glass requests and their reviews; refuses everything when the config has no breakGlass section. */
   readonly breakGlass: BreakGlassService;
+  /** Where /metrics is served when server.metrics gives it a listener of its own. */
+  readonly metricsUrl?: string;
   /** Refusals of unauthenticated callers, audited once per address, kind and window; flush() writes the open windows now. */
   readonly refusals: RefusalAggregator;
   reload(): void;
@@ -129,6 +132,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   refusals.start();
   const app = createApp({
     refusals,
+    serveMetrics: !config.server.metrics,
     ...(oidc ? { oidc } : {}),
     ...(portal ? { portal: { config: portal.config, oidc: portal.oidc, sessions: portal.sessions, vault: portal.vault, vpnTargets: portal.vpnTargets } } : {}),
     ...(staff ? { staff } : {}),
@@ -166,6 +170,12 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   server.maxHeadersCount = MAX_HEADERS_COUNT;
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  const metricsListener = config.server.metrics ? await listenMetrics(rt.metrics, config.server.metrics, log).catch(async (e: unknown) => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await secrets.close().catch(() => undefined);
+    await rt.store.close();
+    throw e;
+  }) : undefined;
   const { port } = server.address() as AddressInfo;
   const url = `${tlsNow ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
   log.info(`wogate listening on ${url}`, { store: config.store.path, policies: rt.world().policySet.policies.length, sources: [...sources.keys()], targets: [...targets.keys()] });
@@ -212,6 +222,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     ...(demo ? { demo } : {}),
     breakGlass,
     refusals,
+    ...(metricsListener ? { metricsUrl: metricsListener.url } : {}),
     reload() {
       try {
         const { warnings } = rt.reloadWorld();
@@ -250,6 +261,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       for (const p of pollers) p.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await metricsListener?.close();
       // The windows still open are written before the chain is closed.
       await refusals.close();
       await intake.drain().catch(() => undefined);

@@ -156,6 +156,8 @@ export interface ServerConfig {
   /** Reverse proxies whose X-Forwarded-For is believed (addresses, CIDRs, express presets), or false. */
   readonly trustProxy: false | readonly string[];
   readonly rateLimits: RateLimitsConfig;
+  /** /metrics on a listener of its own (and not on the main one); absent = on the main listener. */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
 /** Admin API sign-in with access tokens from the organisation's OpenID provider. */
@@ -311,6 +313,7 @@ type RawConfig = {
     allowPlaintext?: boolean;
     trustProxy?: false | string[];
     rateLimits?: { [K in keyof RateLimitsConfig]?: { perMinute: number } };
+    metrics?: { listen: string; allowNonLoopback?: boolean };
   };
   store: { kind: 'sqlite'; path?: string };
   log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
@@ -647,7 +650,20 @@ function serverConfig(raw: NonNullable<RawConfig['server']>, file: string, ref: 
       admin: { perMinute: rl.admin?.perMinute ?? 120 },
       login: { perMinute: rl.login?.perMinute ?? 10 },
     },
+    ...(raw.metrics ? { metrics: metricsListener(raw.metrics, file) } : {}),
   };
+}
+
+/** `host:port` or `[v6]:port`; metrics tell an attacker a lot about the plant, so loopback unless explicitly allowed. */
+function metricsListener(raw: NonNullable<NonNullable<RawConfig['server']>['metrics']>, file: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw.listen);
+  const port = Number(m?.[3]);
+  if (!m || port > 65_535) throw new WogateError('CONFIG_INVALID', `${file}: /server/metrics/listen: "${raw.listen}" is not host:port (an IPv6 address in brackets: [::1]:9464)`, { file });
+  const host = (m[1] ?? m[2]) as string;
+  if (!isLoopbackHost(host) && raw.allowNonLoopback !== true) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /server/metrics/listen: "${host}" is not a loopback address; metrics are served without authentication, so set server.metrics.allowNonLoopback: true to expose them on the network`, { file });
+  }
+  return { host, port };
 }
 
 /** file: references inside an adapter's block become absolute, like every other path. */

@@ -65,7 +65,11 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     return t.daemon.runtime.store.portal.credentialStatus(credentialEntry(g as Grant));
   };
   const audit = async (action: string): Promise<AuditRecord[]> => (await t.daemon.runtime.store.readAudit(0, 100_000)).filter((r) => r.action === action);
-  const refusals = async (reason: string) => (await audit('portal.refused')).filter((r) => (r.details as { reason?: string }).reason === reason);
+  /** One entry per refusal: a browser without a session is audited once a window with a count, written by flush(). */
+  const refusals = async (reason: string) => {
+    await t.daemon.refusals.flush();
+    return (await audit('portal.refused')).filter((r) => (r.details as { reason?: string }).reason === reason).flatMap((r) => Array<AuditRecord>(r.details.aggregated ? Number(r.details.count) : 1).fill(r));
+  };
 
   async function signIn(user: string, returnTo?: string): Promise<{ jar: CookieJar; res: Response; html: string; url: string }> {
     idp.loginAs(user);
