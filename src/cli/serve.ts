@@ -16,6 +16,8 @@ import type { Target } from '../targets/target.js';
 import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, type Runtime } from './runtime.js';
 import { loadServerTls, type ServerTls } from './tls.js';
 import { listenMetrics } from './metrics-listener.js';
+import { secretFileWarnings } from '../secrets/file-mode.js';
+import { secretUses } from '../secrets/prepare.js';
 import { openPortal, type Portal } from '../portal/index.js';
 import { openStaff, type Staff } from '../staff/index.js';
 
@@ -59,6 +61,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const rt = await openRuntime({ configFile: o.configFile, env, ...(o.log ? { log: o.log } : {}), ...(o.clock ? { clock: o.clock } : {}) });
   const { config, log } = rt;
   for (const w of rt.warnings) log.warn(w);
+  for (const w of secretFileWarnings(secretUses(config))) log.warn(w);
   // Checked before anything is started: a certificate or key that can't be used refuses the start.
   let tlsNow: ServerTls | undefined;
   try {
