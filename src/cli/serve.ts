@@ -17,7 +17,7 @@ import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, type
 import { loadServerTls, type ServerTls } from './tls.js';
 import { listenMetrics } from './metrics-listener.js';
 import { secretFileWarnings } from '../secrets/file-mode.js';
-import { secretUses } from '../secrets/prepare.js';
+import { secretUses, type SecretUse } from '../secrets/prepare.js';
 import { openPortal, type Portal } from '../portal/index.js';
 import { openStaff, type Staff } from '../staff/index.js';
 
@@ -61,7 +61,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const rt = await openRuntime({ configFile: o.configFile, env, ...(o.log ? { log: o.log } : {}), ...(o.clock ? { clock: o.clock } : {}) });
   const { config, log } = rt;
   for (const w of rt.warnings) log.warn(w);
-  for (const w of secretFileWarnings(secretUses(config))) log.warn(w);
+  for (const w of secretFileWarnings(secretFiles(config))) log.warn(w);
   // Checked before anything is started: a certificate or key that can't be used refuses the start.
   let tlsNow: ServerTls | undefined;
   try {
@@ -278,6 +278,16 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       await rt.store.close();
     },
   };
+}
+
+/** Every secret reference the daemon reads, with the Vault login's own (token, AppRole ids) and the TLS key. */
+function secretFiles(config: Config): SecretUse[] {
+  const vault = config.secrets.vault;
+  const auth = vault ? ('token' in vault.auth ? [{ ref: vault.auth.token, where: `${config.file}: /secrets/vault/auth/token` }] : [
+    { ref: vault.auth.appRole.roleId, where: `${config.file}: /secrets/vault/auth/appRole/roleId` },
+    { ref: vault.auth.appRole.secretId, where: `${config.file}: /secrets/vault/auth/appRole/secretId` },
+  ]) : [];
+  return [...secretUses(config), ...auth];
 }
 
 /** Scheduled drift checks over the targets whose list() can see what they hold; off when engine.drift is false. */

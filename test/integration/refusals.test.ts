@@ -60,7 +60,7 @@ describe('refusals of unauthenticated callers are aggregated in the audit log', 
     expect(hook[0]).to.include({ actor: 'remote:127.0.0.1', subject: 'hook:HOOK_SIGNATURE_INVALID' });
     expect(hook[0]?.details).to.include({ aggregated: true, code: 'HOOK_SIGNATURE_INVALID', status: 401, windowSeconds: 60 });
     expect(Date.parse(String(hook[0]?.details.lastSeen))).to.be.at.least(Date.parse(String(hook[0]?.details.firstSeen)));
-    expect(hook[0]?.details.samples).to.be.an('array').that.is.not.empty;
+    expect(hook[0]?.details.samples).to.be.an('array').with.length.greaterThan(0);
     expect(auth[0]?.details).to.include({ aggregated: true, code: 'AUTH_INVALID', reason: 'unknown_token', status: 401 });
     // The unknown pages went to the metrics only.
     expect(added.some((r) => JSON.stringify(r).includes('/no/such/page'))).to.equal(false);
