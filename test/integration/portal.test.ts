@@ -222,6 +222,15 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(await refusals('provider_refused')).to.have.length(1);
   });
 
+  it('answers a bad percent-escape and a form in an unsupported charset with a 4xx page, not a 500', async () => {
+    const escape = await fetch(`${url}/portal/grants/%ZZ/credential`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    expect(escape.status).to.equal(400);
+    expect(await escape.text()).to.include('percent-encoding').and.not.match(/\n\s+at /);
+    const charset = await fetch(`${url}/portal/logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=klingon' }, body: 'csrf=x' });
+    expect(charset.status).to.equal(415);
+    expect(await refusals('bad_request')).to.have.length.at.least(1);
+  });
+
   it('refuses an open redirect in returnTo (400, audited) and returns to a portal path', async () => {
     for (const evil of ['https://evil.example/portal', '//evil.example/portal', '/\\evil.example', '/portal/../v1/grants', 'javascript:alert(1)']) {
       const res = await fetch(`${url}/portal/login?returnTo=${encodeURIComponent(evil)}`, { redirect: 'manual' });
