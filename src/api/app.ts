@@ -394,9 +394,12 @@ function errorHandler(d: AppDeps & { refusals: RefusalSink }) {
     } else if (status === 401 || status === 403) {
       const rule = matchRoute(req.method, req.path);
       const details = { status, code: e.code, reason: String(e.details?.reason ?? 'unspecified'), route: rule ? `${rule.method} ${rule.path}` : null, message: e.message, remote };
-      d.metrics.refused.inc({ area: 'auth', kind: e.code });
+      d.metrics.refused.inc({ area: 'auth', kind: reason ?? e.code });
       d.log.warn('admin API request refused', { actor: actorOf(req), ...details, path: req.path.slice(0, 200) });
       await d.audit.append({ actor: actorOf(req), action: 'auth.refused', subject: `${req.method} ${req.path.slice(0, 200)}`, details }).catch(() => undefined);
+    } else {
+      // An authenticated caller's bad input or unknown id: answered and counted, as before not chained.
+      d.metrics.refused.inc({ area: 'http', kind: e.code });
     }
     // RFC 6750 §3: tell the client which kind of bearer problem it has (never what it sent).
     if (status === 401 && !req.path.startsWith('/v1/hooks/')) res.set('www-authenticate', `Bearer realm="wogate"${e.code === 'AUTH_MISSING' ? '' : ', error="invalid_token"'}`);
