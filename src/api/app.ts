@@ -20,6 +20,8 @@ import { checkToken, describeToken, hasScope, recordTokenUse, type TokenCheck } 
 import { personOf, type Principal } from './person.js';
 import { createPortalRouter, type PortalDeps } from '../portal/router.js';
 import { createStaffRouter, type Staff } from '../staff/index.js';
+import { clientError } from './client-errors.js';
+import { RefusalAggregator, type RefusalArea, type RefusalSink } from './refusals.js';
 
 export interface AppDeps {
   readonly store: Store;
@@ -43,13 +45,17 @@ export interface AppDeps {
   /** Verifies OIDC access tokens for the admin API (auth.oidc); without it only wgt_ API tokens are accepted. */
   readonly oidc?: OidcVerifier;
   /** The vendor portal under /portal (config portal); absent = no portal routes. */
-  readonly portal?: Omit<PortalDeps, 'store' | 'audit' | 'log' | 'clock' | 'loginLimiter'>;
+  readonly portal?: Omit<PortalDeps, 'store' | 'audit' | 'log' | 'clock' | 'loginLimiter' | 'refusals' | 'metrics'>;
   /** Break-glass requests (the config's breakGlass section decides whether they are allowed). */
   readonly breakGlass?: BreakGlassService;
   /** The vendor kill switch. */
   readonly suspensions?: VendorSuspensions;
   /** The security staff's pages under /staff (config staff); absent = no staff routes. */
   readonly staff?: Staff;
+  /** Where refusals of unauthenticated callers are counted and audited once a window (src/api/refusals.ts); one of its own when absent. */
+  readonly refusals?: RefusalSink;
+  /** False when /metrics has a listener of its own (server.metrics): then the main one does not serve it. */
+  readonly serveMetrics?: boolean;
 }
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -70,13 +76,14 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   BAD_REQUEST: 400,
   BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   STORE_CONFLICT: 409,
 };
 
 export type { Principal } from './person.js';
 
-type Authed = Request & { token?: ApiToken; principal?: Principal };
+type Authed = Request & { token?: ApiToken; principal?: Principal; hookVerified?: boolean };
 
 /** How the audit log names the caller: `token:<name>`, `oidc:<sub>`, or `anonymous` before authentication succeeded. */
 export function actorOf(req: Request): string {
@@ -91,7 +98,8 @@ function contextOf(req: Request): ActorContext {
   return { ...(p?.kind === 'oidc' && p.role ? { role: p.role } : {}), ...(person ? { person } : {}), via: 'api' };
 }
 
-export function createApp(d: AppDeps): express.Express {
+export function createApp(deps: AppDeps): express.Express {
+  const d: AppDeps & { refusals: RefusalSink } = { ...deps, refusals: deps.refusals ?? defaultRefusals(deps) };
   const app = express();
   app.disable('x-powered-by');
   // Without named proxies, req.ip is the socket's peer: a client can't pick its own rate-limit key.
@@ -124,9 +132,11 @@ export function createApp(d: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(OPENAPI);
   });
-  app.get('/metrics', async (_req, res) => {
-    res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
-  });
+  if (d.serveMetrics !== false) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics());
+    });
+  }
 
   // Public by design, like any CA's CRL distribution point: relying parties fetch them unauthenticated.
   const publisher = (id: unknown) => {
@@ -143,7 +153,9 @@ export function createApp(d: AppDeps): express.Express {
     res.set('cache-control', 'public, max-age=60').type('application/x-pem-file').send(crl.pem);
   });
   app.get('/pki/:targetId/ca.pem', async (req, res) => {
-    res.set('cache-control', 'public, max-age=3600').type('application/x-pem-file').send(await publisher(req.params.targetId).caCertificatePem());
+    // Read before any header is set: a refusal must go out as JSON, not as a cacheable PEM.
+    const pem = await publisher(req.params.targetId).caCertificatePem();
+    res.set('cache-control', 'public, max-age=3600').type('application/x-pem-file').send(pem);
   });
 
   // Limited before the body is read or a signature checked, so a flood costs little and audits once.
@@ -158,13 +170,15 @@ export function createApp(d: AppDeps): express.Express {
       if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.too.large') {
         return next(new WogateError('HOOK_BODY_TOO_LARGE', `body is larger than the ${d.sources.get(String(req.params.sourceId))?.maxBodyBytes} bytes this source allows`));
       }
-      next(err);
+      next(err === undefined ? undefined : (clientError(err, true) ?? err));
     });
   }, async (req, res) => {
     const source = d.sources.get(String(req.params.sourceId)) as Source;
     const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const now = d.clock();
     const delivery = source.verify({ headers: req.headers, rawBody, url: req.originalUrl }, now);
+    // From here on the sender has proven it holds the source's secret: its refusals are audited one by one.
+    (req as Authed).hookVerified = true;
     let payload: unknown;
     try {
       payload = JSON.parse(rawBody.toString('utf8'));
@@ -273,9 +287,9 @@ export function createApp(d: AppDeps): express.Express {
 
   app.use('/v1', v1);
   // The pages count against the same per-address limit as the admin API (sign-in has its own, stricter one).
-  if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
+  if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, refusals: d.refusals, metrics: d.metrics }));
   if (d.staff) {
-    const staff = createStaffRouter({ ...d.staff, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, reconciler: d.reconciler, world: d.world, ...(d.suspensions ? { suspensions: d.suspensions } : {}) });
+    const staff = createStaffRouter({ ...d.staff, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, refusals: d.refusals, metrics: d.metrics, reconciler: d.reconciler, world: d.world, ...(d.suspensions ? { suspensions: d.suspensions } : {}) });
     checkStaffPages(staff);
     app.use('/staff', limits.admin, staff);
   }
@@ -345,33 +359,66 @@ function guard(rule: BearerRoute): RequestHandler & Guarded {
   return g;
 }
 
-function errorHandler(d: AppDeps) {
+/** Outside the daemon (tests building an app): an aggregator of the app's own, writing windows as they close. */
+function defaultRefusals(d: AppDeps): RefusalSink {
+  const r = new RefusalAggregator({ audit: d.audit, log: d.log, metrics: d.metrics, clock: d.clock });
+  r.start();
+  return r;
+}
+
+/** The wogate error a thrown value answers as: its own, a client error of express or body-parser, else INTERNAL (logged with its stack). */
+function asWogateError(d: AppDeps, err: unknown, req: Request): WogateError {
+  if (isWogateError(err)) return err;
+  const client = clientError(err, req.path.startsWith('/v1/hooks/'));
+  if (client) return client;
+  d.log.error('request failed', { method: req.method, path: req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  return new WogateError('INTERNAL', 'internal error');
+}
+
+function errorHandler(d: AppDeps & { refusals: RefusalSink }) {
   return async (err: unknown, req: Request, res: Response, _next: NextFunction): Promise<void> => {
-    let e: WogateError;
-    if (isWogateError(err)) e = err;
-    else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.too.large') e = new WogateError('BAD_REQUEST', 'request body too large');
-    else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.parse.failed') e = new WogateError('BAD_REQUEST', 'request body is not valid JSON');
-    else {
-      d.log.error('request failed', { method: req.method, path: req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-      e = new WogateError('INTERNAL', 'internal error');
-    }
+    const e = asWogateError(d, err, req);
     const status = STATUS[e.code] ?? 500;
+    const remote = req.ip ?? req.socket.remoteAddress ?? '?';
+    const reason = typeof e.details?.reason === 'string' ? e.details.reason : undefined;
+    const anonymous = (area: RefusalArea, sample: string) =>
+      d.refusals.record({ area, remote, kind: reason ?? e.code, ...(reason ? { code: e.code } : {}), status, reason: sample, method: req.method, path: req.path });
     if (req.path.startsWith('/v1/hooks/')) {
       const source = String(req.path.split('/')[3] ?? '');
       d.metrics.hooks.inc({ source: d.sources.has(source) ? source : '(unknown)', outcome: e.code });
-      d.log.warn('webhook refused', { source, status, code: e.code, error: e.message, remote: req.socket.remoteAddress });
-      await d.audit
-        .append({ actor: `remote:${req.socket.remoteAddress ?? '?'}`, action: 'hook.refused', subject: `source:${source.slice(0, 64)}`, details: { status, code: e.code, message: e.message, webhookId: String(req.headers['webhook-id'] ?? '').slice(0, 200) } })
-        .catch(() => undefined);
-    } else if (status === 401 || status === 403 || e.code === 'AUTH_UNAVAILABLE') {
+      if (!(req as Authed).hookVerified) {
+        anonymous('hook', `source ${source.slice(0, 64)}: ${e.message}`);
+      } else {
+        d.metrics.refused.inc({ area: 'hook', kind: e.code });
+        d.log.warn('webhook refused', { source, status, code: e.code, error: e.message, remote: req.socket.remoteAddress });
+        await d.audit
+          .append({ actor: `remote:${req.socket.remoteAddress ?? '?'}`, action: 'hook.refused', subject: `source:${source.slice(0, 64)}`, details: { status, code: e.code, message: e.message, webhookId: String(req.headers['webhook-id'] ?? '').slice(0, 200) } })
+          .catch(() => undefined);
+      }
+    } else if (status >= 500) {
+      // Logged where it happened (INTERNAL with its stack, AUTH_UNAVAILABLE by authenticate).
+      if (e.code === 'AUTH_UNAVAILABLE') anonymous('auth', e.message);
+    } else if (actorOf(req) === 'anonymous') {
+      // An unknown path or id tells nothing about anyone: logs and metrics, never the chain.
+      if (e.code === 'NOT_FOUND') {
+        d.metrics.refused.inc({ area: 'http', kind: e.code });
+        d.log.debug('no such route', { method: req.method, path: req.path.slice(0, 200), remote });
+      } else {
+        anonymous(status === 401 || status === 403 ? 'auth' : 'http', e.message);
+      }
+    } else if (status === 401 || status === 403) {
       const rule = matchRoute(req.method, req.path);
-      const details = { status, code: e.code, reason: String(e.details?.reason ?? 'unspecified'), route: rule ? `${rule.method} ${rule.path}` : null, message: e.message, remote: req.ip ?? req.socket.remoteAddress ?? '?' };
+      const details = { status, code: e.code, reason: String(e.details?.reason ?? 'unspecified'), route: rule ? `${rule.method} ${rule.path}` : null, message: e.message, remote };
+      d.metrics.refused.inc({ area: 'auth', kind: reason ?? e.code });
       d.log.warn('admin API request refused', { actor: actorOf(req), ...details, path: req.path.slice(0, 200) });
       await d.audit.append({ actor: actorOf(req), action: 'auth.refused', subject: `${req.method} ${req.path.slice(0, 200)}`, details }).catch(() => undefined);
-      // RFC 6750 §3: tell the client which kind of bearer problem it has (never what it sent).
-      if (status === 401) res.set('www-authenticate', `Bearer realm="wogate"${e.code === 'AUTH_MISSING' ? '' : ', error="invalid_token"'}`);
-      if (status === 403) res.set('www-authenticate', 'Bearer realm="wogate", error="insufficient_scope"');
+    } else {
+      // An authenticated caller's bad input or unknown id: answered and counted, as before not chained.
+      d.metrics.refused.inc({ area: 'http', kind: e.code });
     }
+    // RFC 6750 §3: tell the client which kind of bearer problem it has (never what it sent).
+    if (status === 401 && !req.path.startsWith('/v1/hooks/')) res.set('www-authenticate', `Bearer realm="wogate"${e.code === 'AUTH_MISSING' ? '' : ', error="invalid_token"'}`);
+    if (status === 403 && !req.path.startsWith('/v1/hooks/')) res.set('www-authenticate', 'Bearer realm="wogate", error="insufficient_scope"');
     if (!res.headersSent) res.status(status).json({ error: { code: e.code, message: e.message } });
   };
 }

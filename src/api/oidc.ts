@@ -30,6 +30,10 @@ export interface OidcOptions {
   readonly jwksCooldownMs?: number;
   /** Deadline for discovery and JWKS requests. */
   readonly fetchTimeoutMs?: number;
+  /** The JWT `typ` header every token must carry (at+jwt for RFC 9068 access tokens); absent = any. */
+  readonly requireTyp?: string;
+  /** Clients (the token's `azp`, else `client_id`) whose tokens are accepted; absent = any client of the issuer. */
+  readonly allowedClients?: readonly string[];
 }
 
 /** Who a verified token speaks for. `role` is undefined when no claim value maps to one: such a caller may do nothing. */
@@ -49,7 +53,10 @@ export type OidcRefusal =
   | 'expired'
   | 'not_yet_valid'
   | 'unknown_key'
+  | 'ambiguous_key'
   | 'bad_signature'
+  | 'wrong_type'
+  | 'client_not_allowed'
   | 'missing_claim'
   | 'invalid_claim';
 
@@ -175,12 +182,19 @@ export class OidcVerifier {
         clockTolerance: this.o.clockToleranceSec,
         currentDate: this.o.clock(),
         requiredClaims: ['sub', 'exp'],
+        ...(this.o.requireTyp ? { typ: this.o.requireTyp } : {}),
       }));
     } catch (e) {
       throw this.refusal(e);
     }
     if (!printableSubject(payload.sub)) {
       throw new OidcTokenError('invalid_claim', 'token "sub" claim must be 1 to 255 printable characters');
+    }
+    if (this.o.allowedClients) {
+      // OpenID Connect names the client in azp, RFC 9068 access tokens in client_id.
+      const client = typeof payload.azp === 'string' ? payload.azp : typeof payload.client_id === 'string' ? payload.client_id : undefined;
+      if (client === undefined) throw new OidcTokenError('client_not_allowed', 'token names no client (azp or client_id), and auth.oidc.allowedClients requires one');
+      if (!this.o.allowedClients.includes(client)) throw new OidcTokenError('client_not_allowed', 'token was issued to a client that is not in auth.oidc.allowedClients');
     }
     return { sub: payload.sub, role: roleFromClaims(payload, this.o), person: personFromClaim(claimAt(payload, this.o.personClaim ?? DEFAULT_PERSON_CLAIM), this.o.personClaim) };
   }
@@ -191,14 +205,20 @@ export class OidcVerifier {
       if (e.claim === 'aud') return new OidcTokenError('wrong_audience', `token audience does not include ${this.o.audience}`);
       if (e.claim === 'iss') return new OidcTokenError('wrong_issuer', `token was not issued by the configured issuer ${this.o.issuer}`);
       if (e.claim === 'nbf') return new OidcTokenError('not_yet_valid', 'token is not valid yet (nbf)');
+      if (e.claim === 'typ') return new OidcTokenError('wrong_type', `token's typ header is not ${this.o.requireTyp ?? ''}`);
       if (e.reason === 'missing') return new OidcTokenError('missing_claim', `token has no "${e.claim}" claim`);
       return new OidcTokenError('invalid_claim', `token "${e.claim}" claim is invalid`);
     }
     if (e instanceof errors.JWKSNoMatchingKey) return new OidcTokenError('unknown_key', 'no signing key of the issuer matches the token (unknown kid or key type)');
     if (e instanceof errors.JWSSignatureVerificationFailed) return new OidcTokenError('bad_signature', 'token signature does not verify with the issuer\'s key');
     if (e instanceof errors.JOSEAlgNotAllowed) return new OidcTokenError('alg_not_allowed', `token algorithm is not one of ${ALLOWED_ALGS.join(', ')}`);
+    if (e instanceof errors.JWKSMultipleMatchingKeys) return new OidcTokenError('ambiguous_key', 'token names no kid and several of the issuer\'s keys could have signed it');
     if (e instanceof errors.JWSInvalid || e instanceof errors.JWTInvalid || e instanceof errors.JOSENotSupported) return new OidcTokenError('malformed', 'token is not a well-formed signed JWT');
-    // JWKS timeouts, HTTP errors from the JWKS endpoint, network failures.
+    // Only the provider's side is "unavailable": JWKS timeouts, an unusable JWKS document, HTTP and
+    // network failures (a plain JOSEError or a fetch error). Any other verdict of jose is about the token.
+    if (e instanceof errors.JOSEError && !(e instanceof errors.JWKSTimeout) && !(e instanceof errors.JWKSInvalid) && e.code !== errors.JOSEError.code) {
+      return new OidcTokenError('malformed', 'token is not a well-formed signed JWT');
+    }
     const why = e instanceof errors.JWKSTimeout ? 'timed out' : e instanceof Error ? e.message : String(e);
     return new OidcUnavailableError(`the issuer's signing keys could not be read: ${why}`);
   }

@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app.js';
 import { OidcVerifier } from '../api/oidc.js';
+import { RefusalAggregator } from '../api/refusals.js';
 import { startDemo, type Demo } from '../demo/demo.js';
 import { isLoopbackHost, type Config } from '../config/config.js';
 import { DriftChecker, DriftMonitor } from '../engine/drift.js';
@@ -14,6 +15,9 @@ import type { Logger } from '../log.js';
 import type { Target } from '../targets/target.js';
 import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, type Runtime } from './runtime.js';
 import { loadServerTls, type ServerTls } from './tls.js';
+import { listenMetrics } from './metrics-listener.js';
+import { secretFileWarnings } from '../secrets/file-mode.js';
+import { secretUses, type SecretUse } from '../secrets/prepare.js';
 import { openPortal, type Portal } from '../portal/index.js';
 import { openStaff, type Staff } from '../staff/index.js';
 
@@ -43,6 +47,10 @@ export interface Daemon {
   readonly demo?: Demo;
   /** Break-glass requests and their reviews; refuses everything when the config has no breakGlass section. */
   readonly breakGlass: BreakGlassService;
+  /** Where /metrics is served when server.metrics gives it a listener of its own. */
+  readonly metricsUrl?: string;
+  /** Refusals of unauthenticated callers, audited once per address, kind and window; flush() writes the open windows now. */
+  readonly refusals: RefusalAggregator;
   reload(): void;
   stop(): Promise<void>;
 }
@@ -53,6 +61,7 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const rt = await openRuntime({ configFile: o.configFile, env, ...(o.log ? { log: o.log } : {}), ...(o.clock ? { clock: o.clock } : {}) });
   const { config, log } = rt;
   for (const w of rt.warnings) log.warn(w);
+  for (const w of secretFileWarnings(secretFiles(config))) log.warn(w);
   // Checked before anything is started: a certificate or key that can't be used refuses the start.
   let tlsNow: ServerTls | undefined;
   try {
@@ -122,7 +131,11 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   const oidc = oidcConfig ? new OidcVerifier({ ...oidcConfig, clock: rt.clock, log }) : undefined;
   // Discovery now, so a misconfigured issuer shows in the log at start; requests retry it if it failed.
   oidc?.discover().catch((e: unknown) => log.warn('OIDC discovery failed; admin API OIDC tokens are refused (503) until it succeeds', { error: e instanceof Error ? e.message : String(e) }));
+  const refusals = new RefusalAggregator({ audit: rt.audit, log: log.child({ component: 'refusals' }), metrics: rt.metrics, clock: rt.clock });
+  refusals.start();
   const app = createApp({
+    refusals,
+    serveMetrics: !config.server.metrics,
     ...(oidc ? { oidc } : {}),
     ...(portal ? { portal: { config: portal.config, oidc: portal.oidc, sessions: portal.sessions, vault: portal.vault, vpnTargets: portal.vpnTargets } } : {}),
     ...(staff ? { staff } : {}),
@@ -160,6 +173,12 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
   server.maxHeadersCount = MAX_HEADERS_COUNT;
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  const metricsListener = config.server.metrics ? await listenMetrics(rt.metrics, config.server.metrics, log).catch(async (e: unknown) => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await secrets.close().catch(() => undefined);
+    await rt.store.close();
+    throw e;
+  }) : undefined;
   const { port } = server.address() as AddressInfo;
   const url = `${tlsNow ? 'https' : 'http'}://${config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host}:${port}`;
   log.info(`wogate listening on ${url}`, { store: config.store.path, policies: rt.world().policySet.policies.length, sources: [...sources.keys()], targets: [...targets.keys()] });
@@ -209,6 +228,8 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
     ...(drift ? { drift } : {}),
     ...(demo ? { demo } : {}),
     breakGlass,
+    refusals,
+    ...(metricsListener ? { metricsUrl: metricsListener.url } : {}),
     reload() {
       try {
         const { warnings } = rt.reloadWorld();
@@ -248,6 +269,9 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       for (const p of pollers) p.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await metricsListener?.close();
+      // The windows still open are written before the chain is closed.
+      await refusals.close();
       await intake.drain().catch(() => undefined);
       await reconciler.reconcile().catch(() => undefined);
       await writeBack.flush().catch(() => undefined);
@@ -259,6 +283,16 @@ export async function serve(o: ServeOptions): Promise<Daemon> {
       await rt.store.close();
     },
   };
+}
+
+/** Every secret reference the daemon reads, with the Vault login's own (token, AppRole ids) and the TLS key. */
+function secretFiles(config: Config): SecretUse[] {
+  const vault = config.secrets.vault;
+  const auth = vault ? ('token' in vault.auth ? [{ ref: vault.auth.token, where: `${config.file}: /secrets/vault/auth/token` }] : [
+    { ref: vault.auth.appRole.roleId, where: `${config.file}: /secrets/vault/auth/appRole/roleId` },
+    { ref: vault.auth.appRole.secretId, where: `${config.file}: /secrets/vault/auth/appRole/secretId` },
+  ]) : [];
+  return [...secretUses(config), ...auth];
 }
 
 /** Scheduled drift checks over the targets whose list() can see what they hold; off when engine.drift is false. */

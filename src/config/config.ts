@@ -156,6 +156,8 @@ export interface ServerConfig {
   /** Reverse proxies whose X-Forwarded-For is believed (addresses, CIDRs, express presets), or false. */
   readonly trustProxy: false | readonly string[];
   readonly rateLimits: RateLimitsConfig;
+  /** /metrics on a listener of its own (and not on the main one); absent = on the main listener. */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
 /** Admin API sign-in with access tokens from the organisation's OpenID provider. */
@@ -169,6 +171,10 @@ export interface OidcConfig {
   /** Claim naming the person (src/api/person.ts), compared with token owners by the two-person rules. */
   readonly personClaim: string;
   readonly clockToleranceSec: number;
+  /** The JWT typ header every token must carry (at+jwt); absent = not checked. */
+  readonly requireTyp?: string;
+  /** Clients (azp, else client_id) whose tokens are accepted; absent = any client of the issuer. */
+  readonly allowedClients?: readonly string[];
 }
 
 /** The client a set of pages (the vendor portal, the staff pages) signs people in with: authorization code flow with PKCE. */
@@ -328,6 +334,7 @@ type RawConfig = {
     allowPlaintext?: boolean;
     trustProxy?: false | string[];
     rateLimits?: { [K in keyof RateLimitsConfig]?: { perMinute: number } };
+    metrics?: { listen: string; allowNonLoopback?: boolean };
   };
   store: { kind: 'sqlite'; path?: string };
   audit?: { key?: string; checkpoints?: { file?: string; signingKey?: string; every?: string; everyRecords?: number } };
@@ -339,7 +346,7 @@ type RawConfig = {
   targets?: (Record<string, unknown> & { id: string; kind: TargetConfig['kind']; enabled?: boolean; authoritative?: boolean })[];
   secrets?: { vault?: RawVault };
   demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
-  auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; personClaim?: string; roles: Record<string, Role>; clockTolerance?: string } };
+  auth?: { oidc?: { issuer: string; audience: string; roleClaim?: string; personClaim?: string; roles: Record<string, Role>; clockTolerance?: string; requireTyp?: string; allowedClients?: string[] } };
   breakGlass?: { maxDuration: string; reviewDue: string; reviewSource?: string; reviewSite?: string };
   portal?: RawPortal;
   staff?: RawStaff;
@@ -633,7 +640,11 @@ function oidcConfig(raw: NonNullable<NonNullable<RawConfig['auth']>['oidc']>, fi
   }
   const tolerance = parseDuration(raw.clockTolerance ?? '30s', `${file}: /auth/oidc/clockTolerance`);
   if (tolerance > 300_000) throw new WogateError('CONFIG_INVALID', `${file}: /auth/oidc/clockTolerance: at most 5m (got ${raw.clockTolerance}); a wide tolerance keeps expired tokens alive`, { file });
-  return { issuer: raw.issuer, audience: raw.audience, roleClaim: raw.roleClaim ?? 'wogate_roles', roles: { ...raw.roles }, personClaim: raw.personClaim ?? 'sub', clockToleranceSec: Math.floor(tolerance / 1000) };
+  return {
+    issuer: raw.issuer, audience: raw.audience, roleClaim: raw.roleClaim ?? 'wogate_roles', roles: { ...raw.roles }, personClaim: raw.personClaim ?? 'sub', clockToleranceSec: Math.floor(tolerance / 1000),
+    ...(raw.requireTyp !== undefined ? { requireTyp: raw.requireTyp } : {}),
+    ...(raw.allowedClients !== undefined ? { allowedClients: [...raw.allowedClients] } : {}),
+  };
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '::1', '0:0:0:0:0:0:0:1']);
@@ -683,7 +694,20 @@ function serverConfig(raw: NonNullable<RawConfig['server']>, file: string, ref: 
       admin: { perMinute: rl.admin?.perMinute ?? 120 },
       login: { perMinute: rl.login?.perMinute ?? 10 },
     },
+    ...(raw.metrics ? { metrics: metricsListener(raw.metrics, file) } : {}),
   };
+}
+
+/** `host:port` or `[v6]:port`; metrics tell an attacker a lot about the plant, so loopback unless explicitly allowed. */
+function metricsListener(raw: NonNullable<NonNullable<RawConfig['server']>['metrics']>, file: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw.listen);
+  const port = Number(m?.[3]);
+  if (!m || port > 65_535) throw new WogateError('CONFIG_INVALID', `${file}: /server/metrics/listen: "${raw.listen}" is not host:port (an IPv6 address in brackets: [::1]:9464)`, { file });
+  const host = (m[1] ?? m[2]) as string;
+  if (!isLoopbackHost(host) && raw.allowNonLoopback !== true) {
+    throw new WogateError('CONFIG_INVALID', `${file}: /server/metrics/listen: "${host}" is not a loopback address; metrics are served without authentication, so set server.metrics.allowNonLoopback: true to expose them on the network`, { file });
+  }
+  return { host, port };
 }
 
 /** file: references inside an adapter's block become absolute, like every other path. */

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'BAD_REQUEST'
   | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
   | 'TARGET_UNKNOWN'
   | 'TARGET_CALL_FAILED'

@@ -2,7 +2,9 @@ import express, { type Request, type RequestHandler } from 'express';
 import type { AuditLog } from '../audit/audit.js';
 import type { PortalConfig } from '../config/config.js';
 import { describeResource, type Grant } from '../domain/index.js';
+import type { RefusalSink } from '../api/refusals.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import type { Store } from '../store/store.js';
 import { esc, errorPage, page, PORTAL_CSP, PORTAL_CSS, timeLeft } from './html.js';
 import { claimText, provesMfa, type PortalOidc } from './login.js';
@@ -25,6 +27,9 @@ export interface PortalDeps {
   readonly clock: () => Date;
   /** Limits sign-in attempts per client address (src/api/limits.ts). */
   readonly loginLimiter: RequestHandler;
+  /** Refusals of callers without a session (src/api/refusals.ts). */
+  readonly refusals: RefusalSink;
+  readonly metrics: Pick<Metrics, 'refused'>;
 }
 
 export { PortalRefusal };
@@ -163,7 +168,7 @@ export function createPortalRouter(d: PortalDeps): express.Router {
 
   r.use((req: PortalRequest, _res, next) => next(new PortalRefusal(404, 'no_route', 'Not found', `There is no portal page ${req.path.slice(0, 100)}.`)));
   r.use(refusalHandler({
-    log: d.log, audit: d.audit, action: 'portal.refused', base: '/portal', actor,
+    log: d.log, audit: d.audit, action: 'portal.refused', base: '/portal', actor, refusals: d.refusals, metrics: d.metrics,
     render: (title, message, req: PortalRequest) => errorPage(title, message, req.portalSession ? { user: { technicianId: req.portalSession.technicianId, csrf: req.portalSession.csrf } } : {}),
   }));
   return r;

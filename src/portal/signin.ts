@@ -1,4 +1,6 @@
 import type { Request, Response } from 'express';
+import { clientError } from '../api/client-errors.js';
+import type { RefusalSink } from '../api/refusals.js';
 import { isWogateError } from '../domain/index.js';
 import type { Store } from '../store/store.js';
 import { PortalLoginError, safeReturnTo, type LoginClaims, type PortalOidc } from './login.js';
@@ -81,7 +83,7 @@ const WOGATE_STATUS: Partial<Record<string, [number, string]>> = {
 };
 
 export interface RefusalPages {
-  readonly log: { warn(msg: string, meta: Record<string, unknown>): void; error(msg: string, meta: Record<string, unknown>): void };
+  readonly log: { debug(msg: string, meta: Record<string, unknown>): void; warn(msg: string, meta: Record<string, unknown>): void; error(msg: string, meta: Record<string, unknown>): void };
   readonly audit: { append(e: { actor: string; action: string; subject: string; details: Record<string, unknown> }): Promise<unknown> };
   /** portal.refused or staff.refused. */
   readonly action: string;
@@ -89,11 +91,17 @@ export interface RefusalPages {
   readonly base: string;
   readonly actor: (req: Request) => string;
   readonly render: (title: string, message: string, req: Request) => string;
+  /** Refusals of callers with no session and no identity from the provider: counted, audited once a window. */
+  readonly refusals: RefusalSink;
+  /** Counts the unknown pages, which are not audited. */
+  readonly metrics: { refused: { inc(labels: { area: string; kind: string }): void } };
 }
 
 /**
  * Every refusal of a set of pages: an HTML page with its status (never a stack), a log line and an
  * audit record. Errors of the shared actions (src/api/actions.ts) keep their status and message.
+ * A caller that is nobody yet (no session, no identity from the provider) is aggregated per address
+ * and window (src/api/refusals.ts); an unknown page is only logged and counted.
  */
 export function refusalHandler(p: RefusalPages) {
   return async (err: unknown, req: Request, res: Response, _next: (e?: unknown) => void): Promise<void> => {
@@ -103,14 +111,27 @@ export function refusalHandler(p: RefusalPages) {
     if (err instanceof PortalRefusal) e = err;
     else if (known && code && err instanceof Error) e = new PortalRefusal(known[0], code.toLowerCase(), known[1], err.message);
     else if (err && typeof err === 'object' && (err as { type?: string }).type === 'entity.too.large') e = new PortalRefusal(413, 'body_too_large', 'Request too large', 'The form sent is larger than these pages accept.');
-    else {
+    else if (clientError(err, false)) {
+      const c = clientError(err, false) as NonNullable<ReturnType<typeof clientError>>;
+      e = new PortalRefusal(c.code === 'UNSUPPORTED_MEDIA_TYPE' ? 415 : c.code === 'BODY_TOO_LARGE' ? 413 : 400, c.code.toLowerCase(), 'Request refused', c.message);
+    } else {
       p.log.error(`${p.base} request failed`, { method: req.method, path: req.path, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       e = new PortalRefusal(500, 'internal', 'Something went wrong', 'The request could not be completed. Try again; if it persists, tell the plant\'s security team.');
     }
     const remote = req.ip ?? req.socket.remoteAddress ?? '?';
-    const details = { status: e.status, reason: e.reason, method: req.method, path: req.path.slice(0, 200), remote, ...e.extra };
-    if (e.status !== 404 || e.reason !== 'no_route') p.log.warn(`${p.base} request refused`, { actor: p.actor(req), ...details });
-    await p.audit.append({ actor: p.actor(req), action: p.action, subject: `${req.method} ${p.base}${req.path.slice(0, 200)}`, details }).catch(() => undefined);
+    const actor = p.actor(req);
+    const area = p.base === '/staff' ? 'staff' : 'portal';
+    if (e.status === 404 && e.reason === 'no_route') {
+      p.metrics.refused.inc({ area, kind: e.reason });
+      p.log.debug(`${p.base}: no such page`, { method: req.method, path: req.path.slice(0, 200), remote });
+    } else if (actor.startsWith('remote:') && !Object.hasOwn(e.extra, 'subject')) {
+      p.refusals.record({ area, remote, kind: e.reason, status: e.status, reason: e.message, method: req.method, path: `${p.base}${req.path}` });
+    } else {
+      const details = { status: e.status, reason: e.reason, method: req.method, path: req.path.slice(0, 200), remote, ...e.extra };
+      p.metrics.refused.inc({ area, kind: e.reason });
+      p.log.warn(`${p.base} request refused`, { actor, ...details });
+      await p.audit.append({ actor, action: p.action, subject: `${req.method} ${p.base}${req.path.slice(0, 200)}`, details }).catch(() => undefined);
+    }
     if (e.status === 401) res.set('www-authenticate', `OIDC realm="wogate-${p.base.slice(1)}"`);
     if (!res.headersSent) res.status(e.status).type('html').send(p.render(e.title, e.message, req));
   };

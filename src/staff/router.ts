@@ -5,7 +5,9 @@ import { explain, reasonFrom, reinstateVendor, revokeGrant, suspendVendor, type 
 import { GUARDS, isRole, roleAtLeast, STAFF_PAGES, type StaffGuarded, type StaffPage } from '../api/roles.js';
 import type { ActorContext, AuditLog } from '../audit/audit.js';
 import type { StaffConfig } from '../config/config.js';
+import type { RefusalSink } from '../api/refusals.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
 import { esc, shellPage, errorBody, type Shell } from '../portal/html.js';
 import { claimText, provesMfa, safeReturnTo, type PortalOidc } from '../portal/login.js';
 import { sameSecret, type LiveSession, type SessionManager } from '../portal/sessions.js';
@@ -23,6 +25,9 @@ export interface StaffDeps extends ActionDeps {
   readonly clock: () => Date;
   /** Limits sign-in attempts per client address (src/api/limits.ts). */
   readonly loginLimiter: RequestHandler;
+  /** Refusals of callers without a session (src/api/refusals.ts). */
+  readonly refusals: RefusalSink;
+  readonly metrics: Pick<Metrics, 'refused'>;
 }
 
 type StaffSession = LiveSession<StaffSessionRecord>;
@@ -234,7 +239,7 @@ export function createStaffRouter(d: StaffDeps): express.Router {
 
   r.use((req: StaffRequest, _res, next) => next(new PortalRefusal(404, 'no_route', 'Not found', `There is no staff page ${req.path.slice(0, 100)}.`)));
   r.use(refusalHandler({
-    log: d.log, audit: d.audit, action: 'staff.refused', base: '/staff', actor,
+    log: d.log, audit: d.audit, action: 'staff.refused', base: '/staff', actor, refusals: d.refusals, metrics: d.metrics,
     render: (title, message, req: StaffRequest) => shellPage(SHELL, title, errorBody(message, '/staff', 'Back to the grants'), user(req.staffSession)),
   }));
   return r;

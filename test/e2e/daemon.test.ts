@@ -68,6 +68,8 @@ describe('daemon end to end on loopback (SQLite file, http target over real HTTP
         expect(JSON.stringify(body)).to.not.match(/at .*\.(ts|js):\d+/);
         expect(counts(t)).to.deep.equal(before);
         expect(t.gateway.requests).to.have.length(0);
+        // Unsigned senders are audited once per address, kind and window: written now.
+        await t.daemon.refusals.flush();
         const rec = await lastAudit(t);
         expect(rec?.action).to.equal('hook.refused');
         expect(rec?.details).to.include({ status, code });

@@ -189,6 +189,7 @@ describe('canary secrets: no secret in any log line, audit record, HTTP answer o
     await keep(await fetch(`${t.daemon.url}/metrics`));
     await keep(await fetch(`${t.daemon.url}/readyz`));
 
+    await t.daemon.refusals.flush(); // unauthenticated refusals are written once a window
     auditText = JSON.stringify(await store.readAudit(0, 100_000));
     await t.daemon.stop();
     dbBytes = fs.readdirSync(t.dir).filter((f) => f.startsWith('wogate.db')).map((f) => fs.readFileSync(path.join(t.dir, f)));

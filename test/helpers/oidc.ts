@@ -49,7 +49,7 @@ export interface OidcTestProvider {
   /** An access token from the provider's /token endpoint for `user` (client_credentials + resource indicator). */
   token(user: string, opts?: { resource?: string }): Promise<string>;
   /** Signs `claims` with the provider's own current key (defaults: this issuer, wogate-api, sub "alice", valid 5 min). */
-  sign(claims?: JWTPayload, opts?: { alg?: SigningAlg; omit?: readonly string[] }): Promise<string>;
+  sign(claims?: JWTPayload, opts?: { alg?: SigningAlg; omit?: readonly string[]; noKid?: boolean; typ?: string }): Promise<string>;
   /** New signing keys behind the same URL; old ones stay published unless dropOld. */
   rotateKeys(opts?: { dropOld?: boolean }): Promise<void>;
   /** Requests the provider answered, by path (for "no key fetch happened" checks). */
@@ -176,7 +176,7 @@ export async function startOidcProvider(opts: { users: Readonly<Record<string, T
       const now = Math.floor(Date.now() / 1000);
       const payload: JWTPayload = { iss: issuer, aud: WOGATE_AUDIENCE, sub: 'alice', iat: now, exp: now + 300, jti: randomBytes(8).toString('hex'), ...claims };
       for (const k of o.omit ?? []) delete payload[k];
-      return new SignJWT(payload).setProtectedHeader({ alg, kid: jwk.kid, typ: 'at+jwt' }).sign(await importJWK(jwk, alg));
+      return new SignJWT(payload).setProtectedHeader({ alg, ...(o.noKid ? {} : { kid: jwk.kid }), typ: o.typ ?? 'at+jwt' }).sign(await importJWK(jwk, alg));
     },
     async rotateKeys(o = {}) {
       const fresh = await generation();

@@ -65,7 +65,11 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     return t.daemon.runtime.store.portal.credentialStatus(credentialEntry(g as Grant));
   };
   const audit = async (action: string): Promise<AuditRecord[]> => (await t.daemon.runtime.store.readAudit(0, 100_000)).filter((r) => r.action === action);
-  const refusals = async (reason: string) => (await audit('portal.refused')).filter((r) => (r.details as { reason?: string }).reason === reason);
+  /** One entry per refusal: a browser without a session is audited once a window with a count, written by flush(). */
+  const refusals = async (reason: string) => {
+    await t.daemon.refusals.flush();
+    return (await audit('portal.refused')).filter((r) => (r.details as { reason?: string }).reason === reason).flatMap((r) => Array<AuditRecord>(r.details.aggregated ? Number(r.details.count) : 1).fill(r));
+  };
 
   async function signIn(user: string, returnTo?: string): Promise<{ jar: CookieJar; res: Response; html: string; url: string }> {
     idp.loginAs(user);
@@ -216,6 +220,15 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(res.status).to.equal(400);
     expect(await res.text()).to.include('did not confirm this sign-in');
     expect(await refusals('provider_refused')).to.have.length(1);
+  });
+
+  it('answers a bad percent-escape and a form in an unsupported charset with a 4xx page, not a 500', async () => {
+    const escape = await fetch(`${url}/portal/grants/%ZZ/credential`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    expect(escape.status).to.equal(400);
+    expect(await escape.text()).to.include('percent-encoding').and.not.match(/\n\s+at /);
+    const charset = await fetch(`${url}/portal/logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=klingon' }, body: 'csrf=x' });
+    expect(charset.status).to.equal(415);
+    expect(await refusals('bad_request')).to.have.length.at.least(1);
   });
 
   it('refuses an open redirect in returnTo (400, audited) and returns to a portal path', async () => {

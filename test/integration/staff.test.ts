@@ -29,7 +29,11 @@ describe('staff pages: sign-in with MFA and a role, grants, revoke, kill switch,
 
   const store = () => w.t.daemon.runtime.store;
   const audit = async (action: string): Promise<AuditRecord[]> => (await store().readAudit(0, 100_000)).filter((r) => r.action === action);
-  const refusals = async (reason: string) => (await audit('staff.refused')).filter((r) => (r.details as { reason?: string }).reason === reason);
+  /** One entry per refusal: a browser without a session is audited once a window with a count, written by flush(). */
+  const refusals = async (reason: string) => {
+    await w.t.daemon.refusals.flush();
+    return (await audit('staff.refused')).filter((r) => (r.details as { reason?: string }).reason === reason).flatMap((r) => Array<AuditRecord>(r.details.aggregated ? Number(r.details.count) : 1).fill(r));
+  };
   const active = async () => store().listGrants({ states: ['active'] });
 
   it('signs an operator in with MFA and shows every live grant with a countdown, under a CSP that allows only its own script', async () => {
