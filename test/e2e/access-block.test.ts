@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { createToken } from '../../src/api/tokens.js';
 import { demoOrder } from '../../src/demo/demo.js';
 import type { Grant } from '../../src/domain/index.js';
-import { startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
+import { REPO, startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
 
 const order = (id: string, status: string, rev = new Date()) => demoOrder(id, status, rev, new Date());
 
@@ -82,6 +85,27 @@ describe('e2e: revoking a shared access on a real daemon', function () {
     const actions = (await t.daemon.runtime.store.readAudit(0, 10_000)).map((r) => r.action);
     expect(actions).to.include.members(['access.blocked', 'access.block_lifted']);
   });
+
+  it('the CLI says the access remains through the other order, then blocks the access for all orders and lifts it', async () => {
+    const { mine, other } = await twoOrders();
+    // Async: the recording gateway answers from this process, so it must not be blocked while the CLI runs.
+    const wogate = async (...args: string[]) => {
+      const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), ...args, '-c', path.join(t.dir, 'wogate.yaml')], { cwd: REPO, env: { ...process.env, TEST_HOOK_SECRET: t.secret } });
+      return r.stdout;
+    };
+    const revoked = await wogate('grants', 'revoke', mine.id, '--reason', 'technician left the site');
+    expect(revoked).to.include(`revoked ${mine.id}`).and.include(`access remains through order demo-cmms/WO-2 (grant ${other.id}`);
+    expect(t.gateway.open.size).to.equal(2);
+    const blocked = await wogate('access', 'block', '--grant', mine.id, '--reason', 'shared credentials');
+    expect(blocked).to.match(/^blocked tech-jdoe on demo-gateway .* for all orders \(block [0-9a-f-]{36}\)/m).and.include(`grant ${other.id} of order demo-cmms/WO-2: revoked`);
+    expect(t.gateway.open.size, 'the CLI took the shared entry away').to.equal(1);
+    const id = /\(block ([0-9a-f-]{36})\)/.exec(blocked)?.[1] as string;
+    expect(await wogate('access', 'list')).to.include(id).and.include('shared credentials');
+    expect(await wogate('access', 'lift', id, '--reason', 'credentials rotated')).to.include(`lifted block ${id}`);
+    expect(await wogate('access', 'list')).to.include('no access is blocked');
+    await t.daemon.reconciler.reconcile();
+    expect(t.gateway.open.size, 'WO-2 gives the access again once lifted').to.equal(2);
+  }).timeout(180_000); // five CLI runs, each compiling through tsx on a busy machine
 
   it('refuses a block without a reason or an access (400), of an unknown grant (404), twice (400), and a viewer token (403)', async () => {
     const { mine } = await twoOrders();
