@@ -45,7 +45,7 @@ export function applyAccessBlocks(ev: Evaluation, list: readonly AccessBlock[]):
   const denied: Denial[] = [];
   const grants = ev.grants.filter((g) => {
     const b = list.find((x) => blocks(x, g));
-    if (b) denied.push({ orderKey: g.orderKey, technicianId: g.technicianId, assetId: g.assetId, code: 'ACCESS_BLOCKED', reason: `access ${b.resourceKey} on ${b.targetId} is blocked for all orders (block ${b.id}) by ${b.by}: ${b.reason}` });
+    if (b) denied.push({ orderKey: g.orderKey, technicianId: g.technicianId, assetId: g.assetId, code: 'ACCESS_BLOCKED', reason: `this access on ${b.targetId} is blocked for all orders (block ${b.id}) by ${b.by}: ${b.reason}` });
     return !b;
   });
   return { ...ev, grants, denials: [...ev.denials, ...denied] };
