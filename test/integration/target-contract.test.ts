@@ -143,12 +143,16 @@ exec nft "$@"
   targetContract('NftablesTarget', async () => {
     const netns = ns!;
     fs.rmSync(path.join(dir, 'fail'), { force: true });
-    const target = new NftablesTarget({ id: 'fw', table: TABLE, netns: netns.name, nft: path.join(dir, 'nft'), vendorSources: ['10.77.1.0/24'], timeoutMs: 1_500 });
+    // nft is a process per call: only the call meant to hang (sleep 30) has the short deadline.
+    const { target, expectTimeouts } = deadlineSplit((timeoutMs) => new NftablesTarget({ id: 'fw', table: TABLE, netns: netns.name, nft: path.join(dir, 'nft'), vendorSources: ['10.77.1.0/24'], timeoutMs }));
     return {
       target,
       makeGrant: (o) => sampleGrant('fw', o),
       failureModes: ['timeout', 'server-error', 'forbidden'],
-      failNext: (count, how) => fs.writeFileSync(path.join(dir, 'fail'), `${count} ${how}\n`),
+      failNext: (count, how) => {
+        if (how === 'timeout') expectTimeouts(count);
+        fs.writeFileSync(path.join(dir, 'fail'), `${count} ${how}\n`);
+      },
       cleanup: async () => {
         fs.rmSync(path.join(dir, 'fail'), { force: true });
         await netns.exec('nft', 'delete', 'table', 'inet', TABLE).catch(() => undefined);
