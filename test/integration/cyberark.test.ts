@@ -241,7 +241,7 @@ describe('CyberArkTarget against the PVWA simulator', function () {
 
     it('an unreachable PVWA at start does not stop init; the first call logs on', async () => {
       await target.close();
-      target = make({ timeoutMs: 300 });
+      target = make();
       sim.faults.failNext(1, 'server-error');
       await target.init(ctx());
       expect(log.lines.some((l) => l.includes('not reachable at start'))).to.equal(true);
