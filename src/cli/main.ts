@@ -11,6 +11,7 @@ import { buildSources, openRuntime, openSecrets } from './runtime.js';
 import { serve } from './serve.js';
 import { accessCommands, remainsText, withActions } from './access.js';
 import { revokeGrant } from '../api/actions.js';
+import { applyAccessBlocks, readAccessBlocks } from '../engine/access-blocks.js';
 
 const DEFAULT_CONFIG = process.env.WOGATE_CONFIG ?? 'config/wogate.example.yaml';
 
@@ -83,7 +84,8 @@ export function buildCli(): Command {
           if (!one) throw new Error(`no work order "${o.order}" in ${rt.config.store.path} (expected <source>/<id>)`);
           orders = [one];
         }
-        const ev = evaluate(orders, register, policySet, now);
+        // Access blocks are kept in the store, so explain shows them (ACCESS_BLOCKED) as the daemon applies them.
+        const ev = applyAccessBlocks(evaluate(orders, register, policySet, now), await readAccessBlocks(rt.store));
         if (o.json) console.log(JSON.stringify({ at: now.toISOString(), ...ev }, null, 2));
         else printEvaluation(ev, now);
       } finally {

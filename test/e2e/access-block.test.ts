@@ -101,11 +101,12 @@ describe('e2e: revoking a shared access on a real daemon', function () {
     expect(t.gateway.open.size, 'the CLI took the shared entry away').to.equal(1);
     const id = /\(block ([0-9a-f-]{36})\)/.exec(blocked)?.[1] as string;
     expect(await wogate('access', 'list')).to.include(id).and.include('shared credentials');
+    expect(await wogate('explain', '--order', 'demo-cmms/WO-2')).to.match(/DENY {2}demo-cmms\/WO-2 tech-jdoe -> \S+: ACCESS_BLOCKED: /);
     expect(await wogate('access', 'lift', id, '--reason', 'credentials rotated')).to.include(`lifted block ${id}`);
     expect(await wogate('access', 'list')).to.include('no access is blocked');
     await t.daemon.reconciler.reconcile();
     expect(t.gateway.open.size, 'WO-2 gives the access again once lifted').to.equal(2);
-  }).timeout(180_000); // five CLI runs, each compiling through tsx on a busy machine
+  }).timeout(180_000); // six CLI runs, each compiling through tsx on a busy machine
 
   it('refuses a block without a reason or an access (400), of an unknown grant (404), twice (400), and a viewer token (403)', async () => {
     const { mine } = await twoOrders();
