@@ -216,7 +216,7 @@ describe('Maximo adapter against the Maximo simulator', function () {
 
 function adapterOptions(sim: MaximoSim): MaximoSourceOptions {
   const a = MAXIMO_SIM_DEFAULTS.hookAuth as { username: string; password: string };
-  return { id: 'mx', baseUrl: sim.url, apiKey: sim.apiKey, timeoutMs: 1500, webhook: { basic: [{ username: a.username, password: a.password }] } };
+  return { id: 'mx', baseUrl: sim.url, apiKey: sim.apiKey, timeoutMs: 10_000, webhook: { basic: [{ username: a.username, password: a.password }] } };
 }
 
 // The engine-level contract every adapter meets. Its orders are named by WONUM alone, as on a
