@@ -1,6 +1,7 @@
-import type { ActorContext } from '../audit/audit.js';
-import { WogateError, type Evaluation, type Grant } from '../domain/index.js';
-import { sameId } from '../domain/ids.js';
+import type { ActorContext, AuditLog } from '../audit/audit.js';
+import { WogateError, resourceKey, type Evaluation, type Grant } from '../domain/index.js';
+import { idProblem, sameId } from '../domain/ids.js';
+import { addAccessBlock, liftAccessBlock, readAccessBlocks, type AccessBlock, type AccessSpec } from '../engine/access-blocks.js';
 import type { Reconciler, World } from '../engine/reconciler.js';
 import type { Suspension, VendorSuspensions } from '../engine/suspensions.js';
 import type { Store } from '../store/store.js';
@@ -14,6 +15,8 @@ export interface ActionDeps {
   readonly store: Store;
   readonly reconciler: Reconciler;
   readonly world: () => World;
+  readonly audit: AuditLog;
+  readonly clock: () => Date;
   readonly suspensions?: VendorSuspensions;
 }
 
@@ -26,11 +29,75 @@ export function reasonFrom(body: unknown): string {
   return reason.reason.trim();
 }
 
-/** Revokes a grant now and keeps it off (a block policy can't undo). */
-export async function revokeGrant(d: ActionDeps, id: string, actor: string, reason: string, context: ActorContext): Promise<Grant> {
+/** A live grant of another order that keeps a target entry alive, as the answers name it. */
+export interface Holder {
+  readonly grant: string;
+  readonly order: string;
+  readonly technician: string;
+  readonly state: Grant['state'];
+  readonly validUntil: Date;
+}
+
+const holder = (g: Grant): Holder => ({ grant: g.id, order: g.orderKey, technician: g.technicianId, state: g.state, validUntil: g.validUntil });
+
+/**
+ * Revokes a grant now and keeps it off (a block policy can't undo). When another order's grant
+ * shares the target entry, the entry stays for it: `stillHeldBy` names those grants, so "revoked"
+ * is never read as "the access is gone" (blockAccess takes the access itself).
+ */
+export async function revokeGrant(d: ActionDeps, id: string, actor: string, reason: string, context: ActorContext): Promise<{ grant: Grant; stillHeldBy: Holder[] }> {
   const g = await d.reconciler.revokeNow(id, actor, reason, context);
   if (!g) throw new WogateError('NOT_FOUND', `no grant "${id.slice(0, 200)}"`);
-  return g;
+  return { grant: g, stillHeldBy: (await d.reconciler.entryHolders(g)).map(holder) };
+}
+
+export async function accessBlocks(d: Pick<ActionDeps, 'store'>): Promise<AccessBlock[]> {
+  return readAccessBlocks(d.store);
+}
+
+const RESOURCE_KEY = /^(net|group|pam|badge|cert):[^\p{Cc}]{1,500}$/u;
+
+/** The access a block body names: `{grantId}` (that grant's technician, target and resource) or `{targetId, technicianId, resourceKey}`. */
+async function accessFrom(d: ActionDeps, body: unknown): Promise<AccessSpec> {
+  const b = (body ?? {}) as Record<string, unknown>;
+  if (b.grantId !== undefined) {
+    if (typeof b.grantId !== 'string' || b.targetId !== undefined || b.technicianId !== undefined || b.resourceKey !== undefined) {
+      throw new WogateError('BAD_REQUEST', 'give either "grantId" (a string) or "targetId", "technicianId" and "resourceKey", not both');
+    }
+    const g = await d.store.getGrant(b.grantId);
+    if (!g) throw new WogateError('NOT_FOUND', `no grant "${b.grantId.slice(0, 200)}"`);
+    return { technicianId: g.technicianId, targetId: g.targetId, resourceKey: resourceKey(g.resource) };
+  }
+  const bad = idProblem(b.technicianId, 'field "technicianId"');
+  if (bad) throw new WogateError('BAD_REQUEST', `${bad.message} (or give "grantId")`);
+  if (typeof b.targetId !== 'string' || b.targetId === '' || b.targetId.length > 200) throw new WogateError('BAD_REQUEST', 'field "targetId" is required: the id of a target in the config (or give "grantId")');
+  const known = new Set(d.world().policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.map((e) => e.target))));
+  if (!known.has(b.targetId)) throw new WogateError('NOT_FOUND', `no policy grants access on target "${b.targetId.slice(0, 200)}"`);
+  if (typeof b.resourceKey !== 'string' || !RESOURCE_KEY.test(b.resourceKey)) {
+    throw new WogateError('BAD_REQUEST', 'field "resourceKey" is required: the resource key of a grant (net:…, group:…, pam:…, badge:…, cert:…), as GET /v1/grants/{id} shows it (or give "grantId")');
+  }
+  return { technicianId: b.technicianId as string, targetId: b.targetId, resourceKey: b.resourceKey };
+}
+
+/**
+ * "Revoke this access for all orders": one technician's hold on one resource of one target is
+ * blocked, so every grant of it (present and future, any order) is revoked and none is made until
+ * the block is lifted. Returns after the revokes, with what still holds the entry (another
+ * technician sharing it; failed revokes keep retrying).
+ */
+export async function blockAccess(d: ActionDeps, body: unknown, actor: string, context: ActorContext): Promise<{ block: AccessBlock; revoked: Holder[]; stillHeldBy: Holder[] }> {
+  const reason = reasonFrom(body);
+  const spec = await accessFrom(d, body);
+  const block = await addAccessBlock(d.store, d.audit, spec, actor, reason, d.clock(), context);
+  const revoked = await d.reconciler.revokeAccess(block);
+  const left = revoked[0] ? await d.reconciler.entryHolders(revoked[0]) : [];
+  return { block, revoked: revoked.map(holder), stillHeldBy: left.map(holder) };
+}
+
+export async function liftAccess(d: ActionDeps, id: string, actor: string, reason: string, context: ActorContext): Promise<AccessBlock> {
+  const block = await liftAccessBlock(d.store, d.audit, id, actor, reason, context);
+  await d.reconciler.reconcile();
+  return block;
 }
 
 function suspensions(d: ActionDeps): VendorSuspensions {

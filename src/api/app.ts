@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { isWogateError, WogateError, type ErrorCode, type Grant } from '../domain/index.js';
 import type { ActorContext, AuditLog } from '../audit/audit.js';
-import { explain, reasonFrom, reinstateVendor, revokeGrant, suspendedVendors, suspendVendor } from './actions.js';
+import { accessBlocks, blockAccess, explain, liftAccess, reasonFrom, reinstateVendor, revokeGrant, suspendedVendors, suspendVendor } from './actions.js';
 import type { Reconciler, World } from '../engine/reconciler.js';
 import type { VendorSuspensions } from '../engine/suspensions.js';
 import type { BreakGlassService } from '../engine/breakglass.js';
@@ -226,7 +226,17 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   route('POST', '/grants/:id/revoke', async (req, res) => {
-    res.json({ grant: await revokeGrant(d, String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)) });
+    res.json(await revokeGrant(d, String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)));
+  });
+
+  route('GET', '/access/blocks', async (_req, res) => {
+    res.json({ blocks: await accessBlocks(d) });
+  });
+  route('POST', '/access/revoke', async (req, res) => {
+    res.json(await blockAccess(d, req.body, actorOf(req), contextOf(req)));
+  });
+  route('POST', '/access/:id/lift', async (req, res) => {
+    res.json({ lifted: await liftAccess(d, String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)) });
   });
 
   route('GET', '/explain', async (req, res) => {

@@ -55,8 +55,26 @@ export const OPENAPI = {
         summary: 'Revoke now and keep it off',
         ...guarded('POST', '/v1/grants/:id/revoke'),
         requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } },
-        responses: { '200': { description: '{ grant }' }, '400': error, '401': error, '403': error, '404': error },
+        responses: { '200': { description: '{ grant, stillHeldBy: [{ grant, order, technician, state, validUntil }] }: the live grants of other orders that keep the target entry, so the access, alive' }, '400': error, '401': error, '403': error, '404': error },
       },
+    },
+    '/v1/access/blocks': {
+      get: { summary: 'Access blocked for all orders until lifted', ...guarded('GET', '/v1/access/blocks'), responses: { '200': { description: '{ blocks: AccessBlock[] }' }, '401': error, '403': error } },
+    },
+    '/v1/access/revoke': {
+      post: {
+        summary: 'Revoke a technician\'s access to one resource of a target for every order, and block it (ACCESS_BLOCKED) until lifted',
+        ...guarded('POST', '/v1/access/revoke'),
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: {
+          grantId: { type: 'string', description: 'take the technician, target and resource from this grant' },
+          targetId: { type: 'string' }, technicianId: { type: 'string' }, resourceKey: { type: 'string', description: 'net:…, group:…, pam:…, badge:… or cert:…' },
+          reason: { type: 'string', minLength: 3, maxLength: 500 },
+        } } } } },
+        responses: { '200': { description: '{ block, revoked: Holder[], stillHeldBy: Holder[] }' }, '400': error, '401': error, '403': error, '404': error },
+      },
+    },
+    '/v1/access/{id}/lift': {
+      post: { summary: 'Lift an access block', ...guarded('POST', '/v1/access/:id/lift'), requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } }, responses: { '200': { description: '{ lifted: AccessBlock }' }, '400': error, '401': error, '403': error, '404': error } },
     },
     '/v1/explain': {
       get: {

@@ -61,6 +61,10 @@ export const ROUTES: readonly RouteRule[] = [
   { method: 'GET', path: '/v1/grants', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'list grants' },
   { method: 'GET', path: '/v1/grants/:id', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'one grant' },
   { method: 'POST', path: '/v1/grants/:id/revoke', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'revoke a grant now and keep it off' },
+  { method: 'GET', path: '/v1/access/blocks', auth: 'bearer', minRole: 'viewer', scope: 'grants:read', summary: 'access blocked for all orders until lifted' },
+  { method: 'POST', path: '/v1/access/revoke', auth: 'bearer', minRole: 'operator', scope: 'grants:revoke', summary: 'revoke a technician\'s access to a resource for every order, and block it until lifted' },
+  // A higher role than the block: lifting reopens access an operator judged unsafe, across every order.
+  { method: 'POST', path: '/v1/access/:id/lift', auth: 'bearer', minRole: 'policy-admin', scope: 'admin', summary: 'lift an access block; open orders authorise that access again' },
   { method: 'GET', path: '/v1/explain', auth: 'bearer', minRole: 'viewer', scope: 'explain', summary: 'desired grants and denials with reasons' },
   // Viewer: it answers only "is the chain intact, how long is it", nothing a viewer can't already see.
   { method: 'GET', path: '/v1/audit/verify', auth: 'bearer', minRole: 'viewer', scope: 'audit:read', summary: 'verify the keyed audit chain and its checkpoints' },
@@ -152,6 +156,7 @@ export const STAFF_PAGES: readonly StaffPage[] = [
   { method: 'GET', path: '/staff', api: apiRule('GET', '/v1/grants'), summary: 'live grants with countdowns' },
   { method: 'GET', path: '/staff/grants/:id', api: apiRule('GET', '/v1/grants/:id'), summary: 'one grant, with the revoke form' },
   { method: 'POST', path: '/staff/grants/:id/revoke', api: apiRule('POST', '/v1/grants/:id/revoke'), summary: 'revoke a grant now' },
+  { method: 'POST', path: '/staff/grants/:id/block-access', api: apiRule('POST', '/v1/access/revoke'), summary: 'revoke this grant\'s access for all orders' },
   { method: 'GET', path: '/staff/vendors', api: apiRule('GET', '/v1/vendors/suspended'), summary: 'vendors, their live grants and the kill switch' },
   { method: 'POST', path: '/staff/vendors/:id/suspend', api: apiRule('POST', '/v1/vendors/:id/suspend'), summary: 'kill switch: suspend a vendor' },
   { method: 'POST', path: '/staff/vendors/:id/reinstate', api: apiRule('POST', '/v1/vendors/:id/reinstate'), summary: 'lift a vendor\'s suspension' },

@@ -5,10 +5,13 @@ import { describeResource, evaluate, isWogateError, type Evaluation } from '../d
 import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
-import { createLogger, silentLogger } from '../log.js';
-import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets } from './runtime.js';
+import { silentLogger } from '../log.js';
+import { buildSources, openRuntime, openSecrets } from './runtime.js';
 import { serve } from './serve.js';
 import { addTokenCommands } from './token.js';
+import { accessCommands, remainsText, withActions } from './access.js';
+import { revokeGrant } from '../api/actions.js';
+import { applyAccessBlocks, readAccessBlocks } from '../engine/access-blocks.js';
 
 const DEFAULT_CONFIG = process.env.WOGATE_CONFIG ?? 'config/wogate.example.yaml';
 
@@ -81,7 +84,8 @@ export function buildCli(): Command {
           if (!one) throw new Error(`no work order "${o.order}" in ${rt.config.store.path} (expected <source>/<id>)`);
           orders = [one];
         }
-        const ev = evaluate(orders, register, policySet, now);
+        // Access blocks are kept in the store, so explain shows them (ACCESS_BLOCKED) as the daemon applies them.
+        const ev = applyAccessBlocks(evaluate(orders, register, policySet, now), await readAccessBlocks(rt.store));
         if (o.json) console.log(JSON.stringify({ at: now.toISOString(), ...ev }, null, 2));
         else printEvaluation(ev, now);
       } finally {
@@ -154,27 +158,15 @@ export function buildCli(): Command {
     .requiredOption('-r, --reason <text>', 'why (goes into the audit log)')
     .option('--actor <name>', 'who is revoking', process.env.SUDO_USER ?? process.env.USER ?? 'cli')
     .action(async (id: string, o: { config: string; reason: string; actor: string }) => {
-      const rt = await openRuntime({ configFile: o.config, log: createLogger({ level: 'warn', format: 'text' }) });
-      const secrets = await openSecrets(rt.config, process.env, rt.log).catch(async (e: unknown) => {
-        await rt.store.close();
-        throw e;
-      });
-      const targets = buildTargets(rt.config, process.env, secrets.vault);
-      try {
-        for (const t of targets.values()) await t.init({ now: new Date(), log: rt.log });
-        const { reconciler } = buildEngine(rt, targets, new Map(), () => undefined);
-        const g = await reconciler.revokeNow(id, `cli:${o.actor}`, o.reason);
-        if (!g) throw new Error(`no grant "${id}"`);
-        if (g.state !== 'revoked') {
-          console.log(`revoke of ${id} recorded but the target call failed (${g.lastError ?? 'unknown error'}); the daemon keeps retrying it`);
-          process.exitCode = 1;
-        } else console.log(`revoked ${id}`);
-      } finally {
-        for (const t of targets.values()) await t.close().catch(() => undefined);
-        await secrets.close();
-        await rt.store.close();
-      }
+      const { grant: g, stillHeldBy } = await withActions(o.config, (d) => revokeGrant(d, id, `cli:${o.actor}`, o.reason, {}));
+      if (g.state !== 'revoked') {
+        console.log(`revoke of ${id} recorded but the target call failed (${g.lastError ?? 'unknown error'}); the daemon keeps retrying it`);
+        process.exitCode = 1;
+      } else console.log(`revoked ${id}`);
+      const remains = remainsText(stillHeldBy);
+      if (remains) console.log(`${remains}: to take the access itself away, run wogate access block --grant ${id} --reason <why>`);
     });
+  accessCommands(program, configOption);
 
   const audit = program.command('audit').description('the keyed, checkpointed audit log');
   audit

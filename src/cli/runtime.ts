@@ -249,7 +249,7 @@ export function buildTargets(config: Config, env: NodeJS.ProcessEnv = process.en
 export function buildEngine(rt: Runtime, targets: ReadonlyMap<string, Target>, sources: ReadonlyMap<string, Source>, onChange: (orderKeys: string[]) => void, config: Config = rt.config) {
   const random = () => randomInt(0, 1_000_000) / 1_000_000;
   const stale = new Set<string>();
-  const writeBack = new WriteBack({ sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, random });
+  const writeBack = new WriteBack({ sources, audit: rt.audit, log: rt.log, metrics: rt.metrics, random, detail: rt.config.engine.writeBack.detail });
   const reconciler = new Reconciler({
     store: rt.store,
     targets,

@@ -241,6 +241,8 @@ export interface Config {
     readonly retry: { readonly baseMs: number; readonly maxMs: number; readonly alertAfter: number };
     /** node-cron expression for drift checks; undefined = off. */
     readonly drift?: string;
+    /** What the access trail written back to the work order shows (src/engine/writeback.ts). */
+    readonly writeBack: { readonly detail: 'summary' | 'full' };
   };
   readonly sources: readonly SourceConfig[];
   readonly targets: readonly TargetConfig[];
@@ -341,7 +343,7 @@ type RawConfig = {
   log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
   policies: { dir: string };
   register: { assets: string; vendors: string };
-  engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number }; drift?: string | false };
+  engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number }; drift?: string | false; writeBack?: { detail?: 'summary' | 'full' } };
   sources?: (Record<string, unknown> & { id: string; kind: 'generic' | ApiSourceKind; webhook?: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping?: GenericSourceConfig['mapping']; poll?: RawPoll })[];
   targets?: (Record<string, unknown> & { id: string; kind: TargetConfig['kind']; enabled?: boolean; authoritative?: boolean })[];
   secrets?: { vault?: RawVault };
@@ -484,6 +486,7 @@ function normalise(raw: RawConfig, file: string): Config {
         alertAfter: raw.engine?.retry?.alertAfter ?? 5,
       },
       ...(drift ? { drift } : {}),
+      writeBack: { detail: raw.engine?.writeBack?.detail ?? 'summary' },
     },
     sources,
     targets,

@@ -21,7 +21,8 @@ export type DenyCode =
   | 'NO_TECHNICIANS'
   | 'NO_ASSETS'
   | 'SOURCE_STALE'
-  | 'VENDOR_SUSPENDED';
+  | 'VENDOR_SUSPENDED'
+  | 'ACCESS_BLOCKED';
 
 export interface RuleFailure {
   readonly rule: string;

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { JournalOp, Store } from '../store/store.js';
 import { TargetError, type Target, type TargetGrant } from '../targets/target.js';
+import { applyAccessBlocks, blocks, readAccessBlocks, type AccessBlock } from './access-blocks.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 
 /** The inputs that can change on reload. */
@@ -61,12 +62,16 @@ export class Reconciler {
     return this.evaluate(await this.o.store.listOrders(new Date(now.getTime() - this.o.lookbackMs)), now);
   }
 
-  /** The decision for these orders as the engine makes it, suspended vendors and stale sources included (explain). */
-  explainOrders(orders: readonly WorkOrder[], now: Date): Evaluation {
+  /** The decision for these orders as the engine makes it, suspended vendors, blocked access and stale sources included (explain). */
+  explainOrders(orders: readonly WorkOrder[], now: Date): Promise<Evaluation> {
     return this.evaluate(orders, now);
   }
 
-  private evaluate(orders: readonly WorkOrder[], now: Date): Evaluation {
+  private async evaluate(orders: readonly WorkOrder[], now: Date): Promise<Evaluation> {
+    return applyAccessBlocks(this.evaluateOrders(orders, now), await readAccessBlocks(this.o.store));
+  }
+
+  private evaluateOrders(orders: readonly WorkOrder[], now: Date): Evaluation {
     const { policySet, register } = this.o.world();
     const excluded = this.o.excludedSources?.() ?? new Set<string>();
     const suspended = this.o.suspendedVendors?.() ?? new Map<string, { reason: string; by: string }>();
@@ -122,7 +127,7 @@ export class Reconciler {
         if (order) orders.push(order);
         actual.push(...(await this.o.store.listGrants({ orderKey: key, states: liveStates })));
       }
-      evaluation = this.evaluate(orders, now);
+      evaluation = await this.evaluate(orders, now);
     } else {
       evaluation = await this.evaluation(now);
       actual = await this.o.store.listGrants({ states: liveStates });
@@ -252,6 +257,31 @@ export class Reconciler {
       await this.act({ kind: 'revoke', grant: { ...g, revokeReason: why }, reason: why });
     }
     return this.o.store.getGrant(id);
+  }
+
+  /**
+   * The live grants of other orders that keep this grant's target entry alive: after a revoke that
+   * became an update (docs/decisions/0005), the access remains through them.
+   */
+  async entryHolders(grant: Grant): Promise<Grant[]> {
+    return this.sharing(grant, this.o.clock());
+  }
+
+  /**
+   * An operator's access block, stored already: every live grant it covers, of any order, is revoked
+   * now rather than at the next pass (which would do the same). Waits for a running pass, which
+   * read the blocks before this one was added and could still have provisioned one of them.
+   */
+  async revokeAccess(block: AccessBlock): Promise<Grant[]> {
+    await this.running?.catch(() => undefined);
+    const live = await this.o.store.listGrants({ targetId: block.targetId, resourceKey: block.resourceKey, states: ['pending', 'active'] });
+    const why = `ACCESS_BLOCKED: blocked for all orders by ${block.by}: ${block.reason}`;
+    const out: Grant[] = [];
+    for (const g of live.filter((x) => blocks(block, x))) {
+      await this.act({ kind: 'revoke', grant: { ...g, revokeReason: why }, reason: why });
+      out.push((await this.o.store.getGrant(g.id)) ?? g);
+    }
+    return out;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { describeResource, type Grant } from '../domain/index.js';
+import { describeResource, type Grant, type ResourceKind } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -16,7 +16,16 @@ export interface WriteBackOptions {
   /** Changes to one order within this window go into one note. */
   readonly batchMs?: number;
   readonly attempts?: number;
+  /**
+   * summary (default): the note names the technician, asset, target, kind of access and window,
+   * never the resource itself. The CMMS is read by far more people than the targets are, and
+   * addresses, directory DNs, badge numbers and account names are what an intruder maps a plant
+   * with. full: the resource in words as well (engine.writeBack.detail).
+   */
+  readonly detail?: WriteBackDetail;
 }
+
+export type WriteBackDetail = 'summary' | 'full';
 
 /**
  * Leaves the access trail on the work order itself (Maximo worklog, SAP long text, MaintainX
@@ -36,7 +45,7 @@ export class WriteBack {
     if (!source?.api) return;
     const key = grant.orderKey;
     const entry = this.pending.get(key) ?? { source, orderId: grant.orderId, lines: [] };
-    entry.lines.push(describe(grant, change));
+    entry.lines.push(describe(grant, change, this.o.detail ?? 'summary'));
     this.pending.set(key, entry);
     if (!this.timer) {
       this.timer = setTimeout(() => {
@@ -80,9 +89,17 @@ export class WriteBack {
   }
 }
 
-function describe(g: Grant, change: GrantChange): string {
+const KIND: Readonly<Record<ResourceKind, string>> = {
+  network: 'network access',
+  group: 'directory group membership',
+  pam: 'privileged account safe membership',
+  badge: 'badge access level',
+  certificate: 'client certificate',
+};
+
+function describe(g: Grant, change: GrantChange, detail: WriteBackDetail): string {
   const r = g.resource;
-  const what = `${g.technicianId} -> ${g.assetId} (${describeResource(r)}) on ${g.targetId}`;
+  const what = `${g.technicianId} -> ${g.assetId} (${detail === 'full' ? describeResource(r) : KIND[r.kind]}) on ${g.targetId}`;
   if (change === 'revoked') return `- access ENDED: ${what}${g.revokeReason ? ` (${g.revokeReason})` : ''}`;
   const verb = change === 'provisioned' ? 'GRANTED' : 'CHANGED';
   return `- access ${verb}: ${what}, ${g.validFrom.toISOString()} to ${g.validUntil.toISOString()}`;

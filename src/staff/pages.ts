@@ -1,4 +1,5 @@
 import { describeResource, type Evaluation, type Grant, type Vendor } from '../domain/index.js';
+import type { AccessBlock } from '../engine/access-blocks.js';
 import type { Suspension } from '../engine/suspensions.js';
 import { esc, timeLeft } from '../portal/html.js';
 
@@ -51,7 +52,15 @@ export function grantsBody(grants: readonly Grant[], now: Date, filter: GrantFil
   return `<p>${grants.length} live grant(s) at ${iso(now)}. Revoke one from its details page; take everything a vendor holds from <a href="/staff/vendors">Vendors</a>.</p>${form}${table}`;
 }
 
-export function grantBody(g: Grant, now: Date, v: Viewer, flash?: string): string {
+export interface GrantPageState {
+  /** Live grants of other orders that share this grant's target entry. */
+  readonly holders: readonly Grant[];
+  /** The access block covering this grant's access, if any. */
+  readonly block?: AccessBlock;
+  readonly flash?: string;
+}
+
+export function grantBody(g: Grant, now: Date, v: Viewer, p: GrantPageState = { holders: [] }): string {
   const rows: [string, string][] = [
     ['Grant', esc(g.id)], ['State', esc(g.state)], ['Vendor', esc(g.vendorId)], ['Technician', esc(g.technicianId)], ['Asset', esc(g.assetId)],
     ['Access', `${esc(describeResource(g.resource))} on ${esc(g.targetId)}`],
@@ -62,8 +71,13 @@ export function grantBody(g: Grant, now: Date, v: Viewer, flash?: string): strin
   ];
   if (g.lastError) rows.push(['Last error', `${esc(g.lastError)} (${esc(g.attempts)} attempt(s)${g.nextAttemptAt ? `, next at ${iso(g.nextAttemptAt)}` : ''})`]);
   if (g.revokeReason) rows.push(['Revoked because', esc(g.revokeReason)]);
+  if (p.block) rows.push(['Access blocked', `for all orders by ${esc(p.block.by)} at ${esc(p.block.at)}: ${esc(p.block.reason)} (block <code>${esc(p.block.id)}</code>; lifting it needs the policy-admin role)`]);
   const dl = `<dl>${rows.map(([k, val]) => `<dt>${esc(k)}</dt><dd>${val}</dd>`).join('')}</dl>`;
-  const note = flash ? `<p class="flash" role="status">${esc(flash)}</p>` : '';
+  const note = p.flash ? `<p class="flash" role="status">${esc(p.flash)}</p>` : '';
+  // Revoking one grant leaves the entry to another order's grant (docs/decisions/0005): say so in words.
+  const remains = p.holders.length
+    ? `<p class="warn" role="status" data-still-held>${g.state === 'revoked' || g.state === 'revoking' ? 'This grant is revoked, but the access remains' : 'This access is also given'} through ${p.holders.map((h) => `order <a href="/staff/explain?order=${enc(h.orderKey)}">${esc(h.orderKey)}</a> (<a href="/staff/grants/${enc(h.id)}">grant ${esc(h.id)}</a>, until ${iso(h.validUntil)})`).join(', ')}.</p>`
+    : '';
   let action = '';
   if (g.state !== 'revoked' && g.state !== 'revoking') {
     action = v.canAct
@@ -71,12 +85,21 @@ export function grantBody(g: Grant, now: Date, v: Viewer, flash?: string): strin
 <form method="post" action="/staff/grants/${enc(g.id)}/revoke">${csrfField(v)}
 <label for="reason">Why (kept in the audit trail)</label>
 <textarea id="reason" name="reason" required minlength="3" maxlength="500" rows="3"></textarea>
-<p>The access ends at the target now and stays off: the work order can't bring it back.</p>
+<p>This grant ends at the target now and stays off: this work order can't bring it back.${p.holders.length ? ' Another order gives the same access, so the access itself stays: use the form below to take it away.' : ''}</p>
 <p><button class="danger" type="submit">Revoke this grant</button></p>
 </form>`
       : '<p>Revoking needs the operator role.</p>';
   }
-  return `${note}${dl}${action}<p><a href="/staff">Back to the grants</a></p>`;
+  if (!p.block && v.canAct) {
+    action += `<h2>Revoke this access for all orders</h2>
+<form method="post" action="/staff/grants/${enc(g.id)}/block-access">${csrfField(v)}
+<label for="block-reason">Why (kept in the audit trail)</label>
+<textarea id="block-reason" name="reason" required minlength="3" maxlength="500" rows="3"></textarea>
+<p>${esc(g.technicianId)} loses ${esc(describeResource(g.resource))} on ${esc(g.targetId)} through every work order, now and in future, until the block is lifted.</p>
+<p><button class="danger" type="submit">Revoke this access for all orders</button></p>
+</form>`;
+  }
+  return `${note}${remains}${dl}${action}<p><a href="/staff">Back to the grants</a></p>`;
 }
 
 export interface VendorRow {

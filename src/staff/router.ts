@@ -1,7 +1,8 @@
 import express, { type Request, type RequestHandler } from 'express';
 import { claimAt, printableSubject, roleFromClaims } from '../api/oidc.js';
 import { personFromClaim } from '../api/person.js';
-import { explain, reasonFrom, reinstateVendor, revokeGrant, suspendVendor, type ActionDeps } from '../api/actions.js';
+import { accessBlocks, blockAccess, explain, reasonFrom, reinstateVendor, revokeGrant, suspendVendor, type ActionDeps } from '../api/actions.js';
+import { blocks } from '../engine/access-blocks.js';
 import { GUARDS, isRole, roleAtLeast, STAFF_PAGES, type StaffGuarded, type StaffPage } from '../api/roles.js';
 import type { ActorContext, AuditLog } from '../audit/audit.js';
 import type { StaffConfig } from '../config/config.js';
@@ -191,13 +192,22 @@ export function createStaffRouter(d: StaffDeps): express.Router {
   pageRoute('GET', '/grants/:id', async (req, res, s) => {
     const g = await d.store.getGrant(String(req.params.id));
     if (!g) throw new PortalRefusal(404, 'no_grant', 'No such grant', `There is no grant "${String(req.params.id).slice(0, 100)}".`);
-    const flash = req.query.done === 'revoked' ? 'Revoked: the target is being told now; the state below says when it confirmed.' : undefined;
-    send(res, `Grant ${g.id}`, grantBody(g, d.clock(), viewer(s), flash), s);
+    const flash = req.query.done === 'revoked' ? 'Revoked: the target is being told now; the state below says when it confirmed.'
+      : req.query.done === 'blocked' ? 'This access is blocked for all orders: every grant of it is being revoked and none is made until the block is lifted.' : undefined;
+    const holders = await d.reconciler.entryHolders(g);
+    const block = (await accessBlocks(d)).find((b) => blocks(b, g));
+    send(res, `Grant ${g.id}`, grantBody(g, d.clock(), viewer(s), { holders, ...(block ? { block } : {}), ...(flash ? { flash } : {}) }), s);
   });
 
   pageRoute('POST', '/grants/:id/revoke', async (req, res, s) => {
-    const g = await revokeGrant(d, String(req.params.id), actor(req), reasonFrom(req.body), context(s));
-    res.redirect(303, `/staff/grants/${encodeURIComponent(g.id)}?done=revoked`);
+    const { grant } = await revokeGrant(d, String(req.params.id), actor(req), reasonFrom(req.body), context(s));
+    res.redirect(303, `/staff/grants/${encodeURIComponent(grant.id)}?done=revoked`);
+  });
+
+  pageRoute('POST', '/grants/:id/block-access', async (req, res, s) => {
+    const id = String(req.params.id);
+    await blockAccess(d, { grantId: id, reason: (req.body as Record<string, unknown>).reason }, actor(req), context(s));
+    res.redirect(303, `/staff/grants/${encodeURIComponent(id)}?done=blocked`);
   });
 
   pageRoute('GET', '/vendors', async (req, res, s) => {

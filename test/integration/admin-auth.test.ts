@@ -60,7 +60,9 @@ describe('admin API authentication: OIDC bearer tokens, roles, and the route tab
     return { status: res.status, text, ...(error.code ? { code: error.code } : {}), ...(error.message ? { message: error.message } : {}), wwwAuthenticate: res.headers.get('www-authenticate') };
   };
   const concrete = (p: string) => p.replace(/:[A-Za-z]+/g, 'g-does-not-exist');
-  const hit = (rule: BearerRoute, bearer?: string) => call(rule.method, concrete(rule.path), bearer, rule.method === 'POST' ? { reason: 'walking the route table' } : undefined);
+  // A body each POST can read; the access block names its access by a grant that does not exist (404).
+  const bodyFor = (rule: BearerRoute) => ({ reason: 'walking the route table', ...(rule.path === '/v1/access/revoke' ? { grantId: 'g-does-not-exist' } : {}) });
+  const hit = (rule: BearerRoute, bearer?: string) => call(rule.method, concrete(rule.path), bearer, rule.method === 'POST' ? bodyFor(rule) : undefined);
 
   before(async () => {
     idp = await startOidcProvider({ users: USERS });

@@ -7,7 +7,7 @@ import type { Resource } from '../../src/domain/index.js';
 import { BEYONDTRUST_TARGET_SCHEMA, BeyondTrustTarget, beyondtrustTargetOptions, type BeyondTrustTargetOptions } from '../../src/targets/beyondtrust.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { BeyondTrustSim } from '../sims/beyondtrust.js';
-import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
+import { PATIENT_MS, recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 import { configRefusal } from '../helpers/refusal.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -16,7 +16,7 @@ const G2 = 'wogate HMI-4';
 
 function target(sim: BeyondTrustSim, o: Partial<BeyondTrustTargetOptions> = {}): BeyondTrustTarget {
   return new BeyondTrustTarget({
-    id: 'pra', baseUrl: sim.url, clientId: sim.clientId, clientSecret: sim.clientSecret, groups: [G1, G2], timeoutMs: 500, ...o,
+    id: 'pra', baseUrl: sim.url, clientId: sim.clientId, clientSecret: sim.clientSecret, groups: [G1, G2], timeoutMs: PATIENT_MS, ...o,
   });
 }
 
@@ -24,7 +24,7 @@ targetContract('BeyondTrustTarget against the PRA simulator', async ({ secret })
   const sim = await BeyondTrustSim.start({ clientSecret: secret });
   sim.addGroupPolicy(G1);
   sim.addGroupPolicy(G2);
-  const t = target(sim);
+  const t = (timeoutMs: number) => target(sim, { timeoutMs });
   const resource = (n: number): Resource => {
     const account = `vendor.tech${n}`;
     sim.ensureUser(account);

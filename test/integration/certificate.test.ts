@@ -65,7 +65,7 @@ targetContract('CertificateTarget with the local CA (real files)', async ({ secr
 targetContract('CertificateTarget with Vault PKI (simulator over HTTP)', async ({ secret }) => {
   const sim = await VaultPkiSim.start({ tokens: [secret] });
   // The simulator makes a real RSA key per certificate, which can take a while on a busy machine.
-  const target = new CertificateTarget({ id: 'vault-certs', issuer: { kind: 'vault', address: sim.url, token: secret, role: 'wogate', timeoutMs: 1_500 } });
+  const target = (timeoutMs: number) => new CertificateTarget({ id: 'vault-certs', issuer: { kind: 'vault', address: sim.url, token: secret, role: 'wogate', timeoutMs } });
   return simulatedSetup(target, sim, (o) => certGrant('vault-certs', o));
 });
 

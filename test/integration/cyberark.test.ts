@@ -6,7 +6,7 @@ import { WogateError, type Resource } from '../../src/domain/index.js';
 import { CyberArkTarget, CYBERARK_TARGET_SCHEMA, cyberarkTargetOptions, type CyberArkTargetOptions } from '../../src/targets/cyberark.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { CyberArkSim } from '../sims/cyberark.js';
-import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
+import { PATIENT_MS, recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 import { configRefusal } from '../helpers/refusal.js';
 
 const SAFES = ['Vendor-PLC', 'Vendor-SCADA'];
@@ -17,7 +17,7 @@ targetContract('CyberArkTarget against the PVWA simulator', async ({ secret }) =
   // Error answers echo the request's Authorization header and body: a leak of either would show.
   const sim = await CyberArkSim.start({ accounts: [{ method: 'CyberArk', username: SERVICE, password: secret }], safes: SAFES, echoOnError: true });
   sim.faults.hangMs = 2_000;
-  const target = new CyberArkTarget({ id: 'pam', baseUrl: sim.url, username: SERVICE, password: secret, safes: SAFES, timeoutMs: 500 });
+  const target = (timeoutMs: number) => new CyberArkTarget({ id: 'pam', baseUrl: sim.url, username: SERVICE, password: secret, safes: SAFES, timeoutMs });
   return simulatedSetup(target, sim, (o) => sampleGrant('pam', o, new Date(), pamResource));
 });
 
@@ -30,7 +30,7 @@ describe('CyberArkTarget against the PVWA simulator', function () {
   const ctx = (now = new Date()): CallContext => ({ now, log });
   const grant = (o: Partial<TargetGrant> = {}): TargetGrant => sampleGrant('pam', o, new Date(), pamResource);
   const make = (o: Partial<CyberArkTargetOptions> = {}): CyberArkTarget =>
-    new CyberArkTarget({ id: 'pam', baseUrl: sim.url, username: SERVICE, password: PASSWORD, safes: SAFES, timeoutMs: 1_000, ...o });
+    new CyberArkTarget({ id: 'pam', baseUrl: sim.url, username: SERVICE, password: PASSWORD, safes: SAFES, timeoutMs: PATIENT_MS, ...o });
 
   async function failure(call: () => Promise<unknown>): Promise<TargetError> {
     const e = await call().then(() => undefined, (err: unknown) => err);
@@ -241,7 +241,7 @@ describe('CyberArkTarget against the PVWA simulator', function () {
 
     it('an unreachable PVWA at start does not stop init; the first call logs on', async () => {
       await target.close();
-      target = make({ timeoutMs: 300 });
+      target = make();
       sim.faults.failNext(1, 'server-error');
       await target.init(ctx());
       expect(log.lines.some((l) => l.includes('not reachable at start'))).to.equal(true);

@@ -12,6 +12,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { until } from '../helpers/daemon.js';
 import { MemoryTarget } from '../helpers/memory-target.js';
 import { order, policySet, register, rule, tmpDir } from '../helpers/world.js';
+import { recordingLogger } from './target-contract.js';
 
 interface Harness {
   store: SqliteStore;
@@ -284,14 +285,15 @@ describe('engine: crash between intent and outcome', () => {
 
 describe('engine: expiry scheduler', () => {
   it('keeps the earliest expiry timer when a scoped pass for a later order runs', async function () {
-    this.timeout(15_000);
+    this.timeout(30_000);
     const dir = tmpDir();
     const h = harness(path.join(dir, 'w.db'), { realTime: true });
     await h.store.migrate();
     const realNow = () => new Date();
     const rec = h.rec;
     const start = new Date();
-    const soon = order({ id: 'SOON', assetIds: ['PLC-1'], window: { start: new Date(start.getTime() - 1000), end: new Date(start.getTime() + 1200) } }, start);
+    // SOON must still be open when the scoped pass runs: 3 s leaves a busy machine room for the set-up.
+    const soon = order({ id: 'SOON', assetIds: ['PLC-1'], window: { start: new Date(start.getTime() - 1000), end: new Date(start.getTime() + 3000) } }, start);
     await h.store.upsertOrder(soon, start);
     const sched = new Scheduler({ reconcile: (k) => rec.reconcile(k), clock: realNow, log: silentLogger, fullReconcileMs: 3_600_000 });
     try {
@@ -299,7 +301,8 @@ describe('engine: expiry scheduler', () => {
       await h.store.upsertOrder(order({ id: 'LATER', assetIds: ['HMI-1'] }, start), start);
       await sched.run('test', ['cmms/LATER']);
       expect(h.fw.open.size).to.equal(2);
-      await until(() => h.fw.open.size === 1, 'SOON revoked at its end', 5000);
+      // Only the timer can do it in time: the periodic pass is an hour away.
+      await until(() => h.fw.open.size === 1, 'SOON revoked at its end', 15_000);
       expect([...h.fw.open.values()].map((g) => g.orderId)).to.deep.equal(['LATER']);
     } finally {
       sched.stop();
@@ -308,7 +311,7 @@ describe('engine: expiry scheduler', () => {
     }
   });
 
-  it('revokes a grant within a second of validUntil, without waiting for the periodic pass', async function () {
+  it('revokes a grant by a timer armed for validUntil itself, without waiting for the periodic pass', async function () {
     this.timeout(15_000);
     const dir = tmpDir();
     const h = harness(path.join(dir, 'w.db'), { realTime: true });
@@ -318,16 +321,22 @@ describe('engine: expiry scheduler', () => {
     const start = new Date();
     const o = order({ assetIds: ['PLC-1'], window: { start: new Date(start.getTime() - 1000), end: new Date(start.getTime() + 1500) } }, start);
     await h.store.upsertOrder(o, start);
-    const sched = new Scheduler({ reconcile: () => rec.reconcile(), clock: realNow, log: silentLogger, fullReconcileMs: 3_600_000 });
+    // How late a timer fires is the machine's business (CI is busy); when it is armed for, and that
+    // it is the timer and not the hourly pass that revokes, is wogate's. Those are asserted exactly.
+    const wakes: (Date | undefined)[] = [];
+    const log = recordingLogger();
+    const sched = new Scheduler({ reconcile: async () => { const s = await rec.reconcile(); wakes.push(s.nextWakeAt); return s; }, clock: realNow, log, fullReconcileMs: 3_600_000 });
     try {
       await sched.start();
       expect(h.fw.open.size).to.equal(1);
-      while (h.fw.open.size > 0 && Date.now() < o.window.end.getTime() + 5000) await new Promise((r) => setTimeout(r, 10));
+      expect(wakes[0]?.toISOString(), 'the timer is armed for validUntil').to.equal(o.window.end.toISOString());
+      await until(() => h.fw.open.size === 0, 'the revoke at validUntil', 10_000);
       const revoke = h.fw.calls.find((c) => c.op === 'revoke');
       expect(revoke, 'revoked').to.not.equal(undefined);
       const lag = (revoke?.at.getTime() ?? 0) - o.window.end.getTime();
       expect(lag, 'never before validUntil').to.be.at.least(0);
-      expect(lag, 'within 1 s of validUntil').to.be.below(1000);
+      const passes = log.lines.map((l) => JSON.parse(l) as { msg: string; reason?: string; revoked?: number }).filter((l) => l.msg === 'reconciled');
+      expect(passes.find((p) => p.revoked === 1)?.reason, 'revoked by the validUntil timer, not the periodic pass').to.equal('timer');
     } finally {
       sched.stop();
       await h.store.close();

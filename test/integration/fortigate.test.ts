@@ -8,7 +8,7 @@ import { WogateError, type NetworkResource, type Resource } from '../../src/doma
 import { FORTIGATE_TARGET_SCHEMA, FortiGateTarget, fortigateTargetOptions, type FortiGateScope, type FortiGateTargetOptions } from '../../src/targets/fortigate.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { FortiGateSim } from '../sims/fortigate.js';
-import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
+import { PATIENT_MS, recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -31,7 +31,7 @@ function net(sourceAddress: string, scope: FortiGateScope = SCOPES[0] as FortiGa
 targetContract('FortiGateTarget against the FortiOS simulator', async ({ secret }) => {
   const sim = await FortiGateSim.start({ token: secret });
   for (const s of SCOPES) sim.addGroup(s.group);
-  const target = new FortiGateTarget({ id: 'fgt', baseUrl: sim.url, token: secret, vdom: 'root', timeoutMs: 500, scopes: SCOPES });
+  const target = (timeoutMs: number) => new FortiGateTarget({ id: 'fgt', baseUrl: sim.url, token: secret, vdom: 'root', timeoutMs, scopes: SCOPES });
   return simulatedSetup(target, sim, (o) => sampleGrant('fgt', o, new Date(), flow));
 });
 
@@ -46,7 +46,7 @@ describe('FortiGateTarget against the FortiOS simulator', function () {
   const ctx = (): CallContext => ({ now: new Date(), log });
   const grant = (resource: Resource, o: Partial<TargetGrant> = {}): TargetGrant => sampleGrant('fgt', { resource, ...o });
   const make = (o: Partial<FortiGateTargetOptions> = {}): FortiGateTarget =>
-    new FortiGateTarget({ id: 'fgt', baseUrl: sim.url, token: TOKEN, vdom: 'plant', timeoutMs: 500, scopes: SCOPES, ...o });
+    new FortiGateTarget({ id: 'fgt', baseUrl: sim.url, token: TOKEN, vdom: 'plant', timeoutMs: PATIENT_MS, scopes: SCOPES, ...o });
 
   async function failure(call: () => Promise<unknown>): Promise<TargetError> {
     const e = await call().then(() => undefined, (err: unknown) => err);

@@ -11,7 +11,7 @@ import { TargetError, type CallContext, type Target, type TargetGrant } from '..
 import { GROUPS, PLACEHOLDER_DN, READER_DN, SERVICE_DN, Slapd, slapdAvailable, skipOrFail, STAFF_DN, VENDORS } from '../helpers/slapd.js';
 import { REPO } from '../helpers/paths.js';
 import { tmpDir } from '../helpers/world.js';
-import { recordingLogger, sampleGrant, targetContract, type FailureMode } from './target-contract.js';
+import { HASTY_MS, PATIENT_MS, recordingLogger, sampleGrant, targetContract, type FailureMode } from './target-contract.js';
 import { configRefusal } from '../helpers/refusal.js';
 
 const VPN = `cn=vpn-vendors,${GROUPS}`;
@@ -26,15 +26,20 @@ const HMI = `cn=hmi-operators,${GROUPS}`;
  * out of the ACL group that gives it access. The wrapper only times the fault to the call; the
  * LdapTarget inside is the real one, talking to the real slapd.
  */
-function withRealFaults(target: LdapTarget, slapd: Slapd, prepare: () => Promise<void>, queue: FailureMode[]): Target {
-  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+function withRealFaults(make: (timeoutMs: number) => LdapTarget, slapd: Slapd, prepare: () => Promise<void>, queue: FailureMode[]): Target {
+  // A paused slapd never answers, so only the call aimed at it has the short deadline under test;
+  // every other call has a generous one, which a busy machine can't turn into a timeout.
+  const patient = make(PATIENT_MS);
+  const hasty = make(HASTY_MS);
+  const call = async <T>(fn: (t: LdapTarget) => Promise<T>): Promise<T> => {
     await prepare();
     const mode = queue.shift();
+    const t = mode === 'timeout' ? hasty : patient;
     if (mode === 'timeout') await slapd.pause();
     else if (mode === 'server-error') await slapd.stop();
     else if (mode === 'forbidden') await slapd.setOperator(false);
     try {
-      return await fn();
+      return await fn(t);
     } finally {
       if (mode === 'timeout') slapd.resume();
       else if (mode === 'server-error') await slapd.launch();
@@ -42,16 +47,20 @@ function withRealFaults(target: LdapTarget, slapd: Slapd, prepare: () => Promise
     }
   };
   return {
-    id: target.id,
-    kind: target.kind,
-    nativeExpiry: target.nativeExpiry,
-    resourceKinds: target.resourceKinds,
-    init: (ctx) => target.init(ctx),
-    provision: (g, ctx) => call(() => target.provision(g, ctx)),
-    update: (g, ref, ctx) => call(() => target.update(g, ref, ctx)),
-    revoke: (g, ref, ctx) => call(() => target.revoke(g, ref, ctx)),
-    list: (ctx) => call(() => target.list(ctx)),
-    close: () => target.close(),
+    id: patient.id,
+    kind: patient.kind,
+    nativeExpiry: patient.nativeExpiry,
+    resourceKinds: patient.resourceKinds,
+    // The hasty one only ever meets a paused slapd: initialising it would be a healthy call under the short deadline.
+    init: (ctx) => patient.init(ctx),
+    provision: (g, ctx) => call((t) => t.provision(g, ctx)),
+    update: (g, ref, ctx) => call((t) => t.update(g, ref, ctx)),
+    revoke: (g, ref, ctx) => call((t) => t.revoke(g, ref, ctx)),
+    list: (ctx) => call((t) => t.list(ctx)),
+    close: async () => {
+      await patient.close();
+      await hasty.close();
+    },
   };
 }
 
@@ -82,12 +91,12 @@ describe('ldap target against a real OpenLDAP slapd', function () {
     await s.setServicePassword(secret);
     await s.setOperator(true);
     await s.resetGroups();
-    const target = new LdapTarget({
+    const target = (timeoutMs: number) => new LdapTarget({
       id: 'dir',
       url: s.url,
       bindDN: SERVICE_DN,
       bindPassword: secret,
-      timeoutMs: 500,
+      timeoutMs,
       accountBase: VENDORS,
       accountAttribute: 'uid',
       accountObjectClass: 'inetOrgPerson',
@@ -129,7 +138,7 @@ describe('ldap target against a real OpenLDAP slapd', function () {
       url: slapd!.url,
       bindDN: SERVICE_DN,
       bindPassword: password,
-      timeoutMs: 1_000,
+      timeoutMs: PATIENT_MS,
       accountBase: VENDORS,
       accountAttribute: 'uid',
       accountObjectClass: 'inetOrgPerson',

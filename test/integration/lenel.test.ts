@@ -11,7 +11,7 @@ import {
 } from '../../src/targets/lenel.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { LenelSim, type LenelSimOptions } from '../sims/lenel.js';
-import { recordingLogger, sampleGrant, targetContract } from './target-contract.js';
+import { deadlineSplit, PATIENT_MS, recordingLogger, sampleGrant, targetContract } from './target-contract.js';
 import { configRefusal } from '../helpers/refusal.js';
 
 const TZ = 'America/New_York';
@@ -25,7 +25,9 @@ function badgeResource(n: number, accessLevel = PUMP): Resource {
 
 interface World {
   sim: LenelSim;
+  /** `target`, patient; `make` builds another with a given deadline (the contract's timeout fault). */
   target: LenelTarget;
+  make(timeoutMs: number): LenelTarget;
   levels: { pump: number; chlorine: number; other: number };
   /** A grant; a sampled badge (no `resource` given) is added to the simulator, active. */
   grant(o?: Partial<TargetGrant>): TargetGrant;
@@ -36,13 +38,14 @@ async function world(secret: string, o: { sim?: Partial<LenelSimOptions>; target
   const sim = await LenelSim.start({ applicationId: `app-${secret}`, password: secret, directoryId: 'id-1', timeZone: TZ, ...o.sim });
   sim.faults.hangMs = 5_000;
   const levels = { pump: sim.addAccessLevel(PUMP), chlorine: sim.addAccessLevel(CHLORINE), other: sim.addAccessLevel('Main Lobby') };
-  const target = new LenelTarget({
+  const make = (timeoutMs: number) => new LenelTarget({
     id: 'badges', baseUrl: sim.url, applicationId: `app-${secret}`, username: 'wogate-svc', password: secret, directoryId: 'id-1',
-    accessLevels: [PUMP, CHLORINE], timeZone: TZ, timeoutMs: 500, ...o.target,
+    accessLevels: [PUMP, CHLORINE], timeZone: TZ, timeoutMs, ...o.target,
   });
+  const target = make(PATIENT_MS);
   const known = new Set<string>();
   return {
-    sim, target, levels,
+    sim, target, levels, make,
     grant: (g = {}) => {
       const made = sampleGrant('badges', g, new Date(), (n) => badgeResource(n));
       if (g.resource === undefined && made.resource.kind === 'badge' && !known.has(made.resource.badge)) {
@@ -61,7 +64,19 @@ async function world(secret: string, o: { sim?: Partial<LenelSimOptions>; target
 targetContract('LenelTarget against the OpenAccess simulator', async ({ secret }) => {
   // Seconds kept on both sides: the contract checks the native expiry to within 2 s.
   const w = await world(secret, { target: { resolution: 'second' } });
-  return { target: w.target, makeGrant: (o) => w.grant(o), failNext: (count, how) => w.sim.faults.failNext(count, how), cleanup: () => w.close() };
+  const split = deadlineSplit(w.make);
+  return {
+    target: split.target,
+    makeGrant: (o) => w.grant(o),
+    failNext: (count, how) => {
+      if (how === 'timeout') split.expectTimeouts(count);
+      w.sim.faults.failNext(count, how);
+    },
+    cleanup: async () => {
+      await split.target.close();
+      await w.close();
+    },
+  };
 });
 
 async function failure(call: () => Promise<unknown>): Promise<TargetError> {

@@ -43,7 +43,7 @@ describe('MaintainX adapter against its simulator', function () {
 
   const make = (over: Partial<MaintainXSourceOptions> = {}): MaintainXSource => {
     const s = new MaintainXSource({
-      id: 'maintainx', baseUrl: sim.url, apiKey: API_KEY, pageSize: 100, timeoutMs: 2000,
+      id: 'maintainx', baseUrl: sim.url, apiKey: API_KEY, pageSize: 100, timeoutMs: 10_000,
       webhook: { secrets: ['retired-secret', SECRET], publicUrl: hookUrl }, ...maintainxSimMapping(), ...over,
     });
     extra.push(s);

@@ -23,7 +23,7 @@ function spec(over: Partial<SimOrderSpec> = {}): SimOrderSpec {
 function adapter(sim: MaximoSim, over: Partial<MaximoSourceOptions> = {}): MaximoSource {
   const auth = sim.hookAuth;
   return new MaximoSource({
-    id: 'mx', baseUrl: sim.url, apiKey: sim.apiKey, pageSize: 100, pollOverlapMs: 0, timeoutMs: 1500,
+    id: 'mx', baseUrl: sim.url, apiKey: sim.apiKey, pageSize: 100, pollOverlapMs: 0, timeoutMs: 10_000,
     webhook: auth.kind === 'basic' ? { basic: [{ username: auth.username, password: auth.password }] } : { header: { name: auth.name, secrets: [auth.secret] } },
     ...over,
   });
@@ -162,7 +162,7 @@ describe('Maximo adapter against the Maximo simulator', function () {
   });
 
   it('reports Maximo\'s failures the way the engine retries them', async () => {
-    await start({}, { timeoutMs: 300 });
+    await start();
     sim.upsert(spec());
     const fails = async () => mx.api.fetchOrder('NORTH/WO-1001', ctx()).then(() => expect.fail('expected a failure'), (e: unknown) => e as SourceError);
     sim.failNext(1, 401);
@@ -171,8 +171,12 @@ describe('Maximo adapter against the Maximo simulator', function () {
     expect((await fails()).details).to.deep.include({ retryAfterMs: 7000 });
     sim.failNext(1, 'html');
     expect((await fails()).details).to.deep.include({ code: 'SOURCE_RESPONSE_INVALID' });
+    // Only the call meant to hang has the short deadline; the answered ones above have a generous one.
+    const hasty = adapter(sim, { timeoutMs: 300 });
     sim.failNext(1, 'hang');
-    expect((await fails()).message).to.include('no answer within 300 ms');
+    const hung = await hasty.api.fetchOrder('NORTH/WO-1001', ctx()).then(() => expect.fail('expected a failure'), (e: unknown) => e as SourceError);
+    hasty.close();
+    expect(hung.message).to.include('no answer within 300 ms');
     const wrongKey = new MaximoSource({ ...adapterOptions(sim), apiKey: 'not-the-key-0000' });
     const e = await wrongKey.api.fetchOrder('NORTH/WO-1001', ctx()).then(() => undefined, (x: unknown) => x as SourceError);
     wrongKey.close();
@@ -212,7 +216,7 @@ describe('Maximo adapter against the Maximo simulator', function () {
 
 function adapterOptions(sim: MaximoSim): MaximoSourceOptions {
   const a = MAXIMO_SIM_DEFAULTS.hookAuth as { username: string; password: string };
-  return { id: 'mx', baseUrl: sim.url, apiKey: sim.apiKey, timeoutMs: 1500, webhook: { basic: [{ username: a.username, password: a.password }] } };
+  return { id: 'mx', baseUrl: sim.url, apiKey: sim.apiKey, timeoutMs: 10_000, webhook: { basic: [{ username: a.username, password: a.password }] } };
 }
 
 // The engine-level contract every adapter meets. Its orders are named by WONUM alone, as on a

@@ -7,7 +7,7 @@ import type { NetworkResource, Resource } from '../../src/domain/index.js';
 import { PANOS_TARGET_SCHEMA, panosTargetOptions, PanosTarget, type PanosScope, type PanosTargetOptions } from '../../src/targets/panos.js';
 import { TargetError, type CallContext, type TargetGrant } from '../../src/targets/target.js';
 import { PanosSim, type PanosSimOptions } from '../sims/panos.js';
-import { recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
+import { PATIENT_MS, recordingLogger, sampleGrant, simulatedSetup, targetContract } from './target-contract.js';
 
 const SCOPES: readonly PanosScope[] = [
   { address: '10.20.0.10', port: 502, protocol: 'tcp', tag: 'wogate-plc1-modbus' },
@@ -28,13 +28,13 @@ function flow(scope: PanosScope, sourceAddress: string): NetworkResource {
 
 targetContract('PanosTarget (static API key) against the PAN-OS simulator', async ({ secret }) => {
   const sim = await PanosSim.start({ apiKey: secret });
-  const target = new PanosTarget({ id: 'pa', baseUrl: sim.url, apiKey: secret, scopes: SCOPES, timeoutMs: 500 });
+  const target = (timeoutMs: number) => new PanosTarget({ id: 'pa', baseUrl: sim.url, apiKey: secret, scopes: SCOPES, timeoutMs });
   return simulatedSetup(target, sim, (o) => sampleGrant('pa', o, new Date(), resource));
 });
 
 targetContract('PanosTarget (generated API key) against the PAN-OS simulator', async ({ secret }) => {
   const sim = await PanosSim.start({ username: 'svc-wogate', password: secret, vsys: ['vsys1', 'vsys2'] });
-  const target = new PanosTarget({ id: 'pa', baseUrl: sim.url, username: 'svc-wogate', password: secret, vsys: 'vsys2', scopes: SCOPES, timeoutMs: 500 });
+  const target = (timeoutMs: number) => new PanosTarget({ id: 'pa', baseUrl: sim.url, username: 'svc-wogate', password: secret, vsys: 'vsys2', scopes: SCOPES, timeoutMs });
   return simulatedSetup(target, sim, (o) => sampleGrant('pa', o, new Date(), resource));
 });
 
@@ -48,7 +48,7 @@ describe('PanosTarget', () => {
   /** A simulator and a target; with `login`, the target generates its key from username and password. */
   async function start(simOptions: PanosSimOptions = {}, options: Partial<PanosTargetOptions> = {}, login?: { username: string; password: string }): Promise<void> {
     sim = await PanosSim.start({ apiKey: KEY, ...simOptions });
-    target = new PanosTarget({ id: 'pa', baseUrl: sim.url, scopes: SCOPES, timeoutMs: 500, ...(login ?? { apiKey: KEY }), ...options });
+    target = new PanosTarget({ id: 'pa', baseUrl: sim.url, scopes: SCOPES, timeoutMs: PATIENT_MS, ...(login ?? { apiKey: KEY }), ...options });
   }
 
   function grant(r: NetworkResource, validUntil: Date, o: Partial<TargetGrant> = {}): TargetGrant {
@@ -281,7 +281,7 @@ describe('PanosTarget', () => {
       sim.faults.failNext(1, 'server-error');
       await target.init(ctx());
       expect(log.lines.some((l) => l.includes('not reachable at start'))).to.equal(true);
-      const refused = new PanosTarget({ id: 'pa', baseUrl: sim.url, apiKey: 'wrong-key-0000', scopes: SCOPES, timeoutMs: 500 });
+      const refused = new PanosTarget({ id: 'pa', baseUrl: sim.url, apiKey: 'wrong-key-0000', scopes: SCOPES, timeoutMs: PATIENT_MS });
       try {
         expect((await failure(refused.init(ctx()))).retryable).to.equal(false);
       } finally {

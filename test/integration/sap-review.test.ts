@@ -110,13 +110,16 @@ describe('SAP review orders (createReview) against the S/4HANA simulator', () =>
   });
 
   it('reports rate limits, server errors and timeouts as retryable, and no order is opened by them', async () => {
-    await setup({ timeoutMs: 300 });
+    await setup();
     await source.api.createReview(review(), ctx());
+    // Only the call meant to hang has the short deadline; the answered ones have a generous one.
+    const hasty = new SapSource(simSourceOptions(sim, { plants: ['1710'], review: { orderType: 'YA01' }, timeoutMs: 300 }));
     for (const how of [429, 500, 503, 'hang'] as const) {
       sim.failNext(1, how);
-      const e = await sourceFailure(source.api.createReview(review(), ctx()));
+      const e = await sourceFailure((how === 'hang' ? hasty : source).api.createReview(review(), ctx()));
       expect(e.retryable, String(how)).to.equal(true);
     }
+    await hasty.close();
     expect(sim.created()).to.have.length(1);
   });
 

@@ -191,6 +191,9 @@ describe('staff pages: sign-in with MFA and a role, grants, revoke, kill switch,
       expect((await store().getGrant(g.id))?.state).to.equal('revoked');
       const after = await (await jar.fetch(`${w.url}${res.headers.get('location')}`)).text();
       expect(after).to.include('Revoked').and.include('technician left the site early');
+      // WO-1 and WO-2 give the same access: the page says the access stays, and through which order.
+      const other = (await active()).find((x) => x.orderKey !== g.orderKey && x.assetId === g.assetId);
+      expect(after).to.include('the access remains through order').and.include(`grant ${other?.id}`);
       const rec = (await audit('grant.revoke_requested')).find((r) => r.subject === g.id);
       expect(rec?.actor).to.equal('oidc:sec-ana');
       expect(rec?.details).to.include({ role: 'operator', via: 'staff', reason: 'technician left the site early' });
@@ -253,6 +256,28 @@ describe('staff pages: sign-in with MFA and a role, grants, revoke, kill switch,
       expect(await missing.text()).to.include('no work order &quot;demo-cmms/NOPE&quot;');
       const badTime = await jar.fetch(`${w.url}/staff/explain?order=demo-cmms/WO-3&at=yesterday`);
       expect(badTime.status).to.equal(400);
+    });
+
+    it('revokes a grant\'s access for all orders from its page: every sharer goes, explain says ACCESS_BLOCKED', async () => {
+      const { jar } = await w.signIn('sec-ana');
+      const g = (await active())[0];
+      if (!g) throw new Error('no active grant');
+      const pageUrl = `${w.url}/staff/grants/${encodeURIComponent(g.id)}`;
+      const page = await (await jar.fetch(pageUrl)).text();
+      expect(page).to.include('Revoke this access for all orders').and.include(`action="/staff/grants/${encodeURIComponent(g.id)}/block-access"`);
+      const csrf = CSRF.exec(page)?.[1] as string;
+      expect((await jar.fetch(`${pageUrl}/block-access`, form({ reason: 'shared credentials' }))).status, 'no CSRF token').to.equal(403);
+      const res = await jar.fetch(`${pageUrl}/block-access`, form({ reason: 'shared credentials seen on the VPN', csrf }));
+      expect(res.status).to.equal(303);
+      expect(res.headers.get('location')).to.equal(`/staff/grants/${encodeURIComponent(g.id)}?done=blocked`);
+      const same = (await active()).filter((x) => x.technicianId === g.technicianId && x.assetId === g.assetId && x.targetId === g.targetId);
+      expect(same, 'no order keeps the access').to.deep.equal([]);
+      const after = await (await jar.fetch(`${w.url}${res.headers.get('location')}`)).text();
+      expect(after).to.include('blocked for all orders').and.include('shared credentials seen on the VPN').and.not.include('/block-access"');
+      const explained = await (await jar.fetch(`${w.url}/staff/explain?order=${encodeURIComponent(g.orderKey)}`)).text();
+      expect(explained).to.include('ACCESS_BLOCKED');
+      const rec = (await audit('access.blocked')).at(-1);
+      expect(rec?.details).to.include({ role: 'operator', via: 'staff', reason: 'shared credentials seen on the VPN' });
     });
   });
 });

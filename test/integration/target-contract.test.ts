@@ -8,7 +8,7 @@ import { NftablesTarget } from '../../src/targets/nftables.js';
 import { MemoryTarget } from '../helpers/memory-target.js';
 import { Netns, netnsAvailable, skipOrFail } from '../helpers/netns.js';
 import { tmpDir } from '../helpers/world.js';
-import { sampleGrant, targetContract, type FailureMode } from './target-contract.js';
+import { deadlineSplit, sampleGrant, targetContract, type FailureMode } from './target-contract.js';
 
 // Every target adapter, through the same behaviour, each against the real thing it drives.
 
@@ -75,10 +75,10 @@ async function gateway(secret: string): Promise<{ url: string; failNext(count: n
 
 targetContract('HttpTarget against a real HTTP gateway', async ({ secret }) => {
   const gw = await gateway(secret);
-  const target = new HttpTarget({
+  const { target, expectTimeouts } = deadlineSplit((timeoutMs) => new HttpTarget({
     id: 'gw',
     baseUrl: gw.url,
-    timeoutMs: 500,
+    timeoutMs,
     nativeExpiry: true,
     headers: { Authorization: `Bearer ${secret}` },
     provision: {
@@ -88,11 +88,14 @@ targetContract('HttpTarget against a real HTTP gateway', async ({ secret }) => {
     },
     revoke: { method: 'DELETE', url: '/entries/{{entry.id}}' },
     list: { method: 'GET', url: '/entries', itemsFrom: 'items', keyFrom: 'key', expiresFrom: 'expiresAt' },
-  });
+  }));
   return {
     target,
     makeGrant: (o) => sampleGrant('gw', o),
-    failNext: gw.failNext,
+    failNext: (count, how) => {
+      if (how === 'timeout') expectTimeouts(count);
+      gw.failNext(count, how);
+    },
     cleanup: async () => {
       await target.close();
       await gw.close();
@@ -140,12 +143,16 @@ exec nft "$@"
   targetContract('NftablesTarget', async () => {
     const netns = ns!;
     fs.rmSync(path.join(dir, 'fail'), { force: true });
-    const target = new NftablesTarget({ id: 'fw', table: TABLE, netns: netns.name, nft: path.join(dir, 'nft'), vendorSources: ['10.77.1.0/24'], timeoutMs: 1_500 });
+    // nft is a process per call: only the call meant to hang (sleep 30) has the short deadline.
+    const { target, expectTimeouts } = deadlineSplit((timeoutMs) => new NftablesTarget({ id: 'fw', table: TABLE, netns: netns.name, nft: path.join(dir, 'nft'), vendorSources: ['10.77.1.0/24'], timeoutMs }));
     return {
       target,
       makeGrant: (o) => sampleGrant('fw', o),
       failureModes: ['timeout', 'server-error', 'forbidden'],
-      failNext: (count, how) => fs.writeFileSync(path.join(dir, 'fail'), `${count} ${how}\n`),
+      failNext: (count, how) => {
+        if (how === 'timeout') expectTimeouts(count);
+        fs.writeFileSync(path.join(dir, 'fail'), `${count} ${how}\n`);
+      },
       cleanup: async () => {
         fs.rmSync(path.join(dir, 'fail'), { force: true });
         await netns.exec('nft', 'delete', 'table', 'inet', TABLE).catch(() => undefined);

@@ -24,19 +24,67 @@ export interface TargetSetup {
   readonly failureModes?: readonly FailureMode[];
 }
 
+/** The deadline of every call a test does not mean to time out: generous, so a busy machine never turns a healthy call into a timeout. */
+export const PATIENT_MS = 10_000;
+/** The deadline of a call aimed at a remote that will never answer: only this deadline is under test, so nothing races it. */
+export const HASTY_MS = 500;
+
+/**
+ * One target built twice, with a patient and a hasty deadline: calls go to the patient one,
+ * except those a 'timeout' fault was queued for (`expectTimeouts`), which go to the hasty one.
+ * Each fault must hang the first request of its call, as the simulators' and slapd's do.
+ */
+export function deadlineSplit(make: (timeoutMs: number) => Target): { target: Target; expectTimeouts(count: number): void } {
+  const patient = make(PATIENT_MS);
+  const hasty = make(HASTY_MS);
+  let timeouts = 0;
+  const pick = (): Target => {
+    if (timeouts === 0) return patient;
+    timeouts--;
+    return hasty;
+  };
+  return {
+    target: {
+      id: patient.id,
+      kind: patient.kind,
+      nativeExpiry: patient.nativeExpiry,
+      resourceKinds: patient.resourceKinds,
+      // Only the patient one: every call the hasty one gets is meant to find no answer, and its
+      // init would be a healthy call under the short deadline.
+      init: (ctx) => patient.init(ctx),
+      provision: (g, ctx) => pick().provision(g, ctx),
+      update: (g, ref, ctx) => pick().update(g, ref, ctx),
+      revoke: (g, ref, ctx) => pick().revoke(g, ref, ctx),
+      list: (ctx) => pick().list(ctx),
+      close: async () => {
+        await patient.close();
+        await hasty.close();
+      },
+    },
+    expectTimeouts: (count) => {
+      timeouts += count;
+    },
+  };
+}
+
 /**
  * The setup of a target tested against a simulator of its remote: grants through `makeGrant`,
- * failures through the simulator's fault injection, and both closed at cleanup.
+ * failures through the simulator's fault injection, and both closed at cleanup. `make` builds the
+ * target with a given call deadline (see deadlineSplit).
  */
 export function simulatedSetup(
-  target: Target,
+  make: (timeoutMs: number) => Target,
   sim: { readonly faults: { failNext(count: number, how: FailureMode): void }; close(): Promise<void> },
   makeGrant: (overrides?: Partial<TargetGrant>) => TargetGrant,
 ): TargetSetup {
+  const { target, expectTimeouts } = deadlineSplit(make);
   return {
     target,
     makeGrant,
-    failNext: (count, how) => sim.faults.failNext(count, how),
+    failNext: (count, how) => {
+      if (how === 'timeout') expectTimeouts(count);
+      sim.faults.failNext(count, how);
+    },
     cleanup: async () => {
       await target.close();
       await sim.close();
