@@ -1,0 +1,38 @@
+/**
+ * What one source may authorise (config `sources[].authorises`, `trustAssets`). A signed payload
+ * proves which source sent it, not that this source has any say over that vendor or site: a
+ * generic source's payload is the order itself, so its reach is declared, not assumed.
+ */
+export interface SourceAuthority {
+  /** Sites its orders may open access at; absent = any. Canonical. */
+  readonly sites?: readonly string[];
+  /** Vendors its orders may name; absent = any. Canonical. */
+  readonly vendors?: readonly string[];
+  /** True when the assets this source syncs may grant access without being in the overlay. */
+  readonly trustAssets: boolean;
+}
+
+export type SourceAuthorities = ReadonlyMap<string, SourceAuthority>;
+
+/** Why this source may not name this vendor; undefined when it may. */
+export function vendorOutside(sourceId: string, authority: SourceAuthority | undefined, vendorId: string): string | undefined {
+  if (!authority?.vendors || authority.vendors.includes(vendorId)) return undefined;
+  return `source "${sourceId}" is not authorised for vendor "${vendorId}" (it may authorise: ${authority.vendors.join(', ')})`;
+}
+
+/** Why this source may not open access at this site; undefined when it may. */
+export function siteOutside(sourceId: string, authority: SourceAuthority | undefined, site: string, what: string): string | undefined {
+  if (!authority?.sites || authority.sites.includes(site)) return undefined;
+  return `source "${sourceId}" is not authorised for site "${site}" (${what}; it may authorise: ${authority.sites.join(', ')})`;
+}
+
+/**
+ * Why an asset known only from CMMS syncs can't be used; undefined when it can. A CMMS can add any
+ * record to its own asset table, so a synced asset opens access only when the overlay lists it or a
+ * source that reported it is trusted for assets.
+ */
+export function assetUntrusted(assetId: string, reportedBy: readonly string[] | undefined, authorities: SourceAuthorities | undefined): string | undefined {
+  if (!reportedBy) return undefined;
+  if (reportedBy.some((s) => authorities?.get(s)?.trustAssets === true)) return undefined;
+  return `asset "${assetId}" is known only from the asset sync of ${reportedBy.map((s) => `"${s}"`).join(', ')}, which ${reportedBy.length > 1 ? 'are' : 'is'} not trusted for assets (trustAssets); list it in the asset overlay or trust the source`;
+}
