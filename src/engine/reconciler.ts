@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
-  evaluate, orderKey, plan, resourceKey, type Action, type Denial, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
+  evaluate, orderKey, plan, resourceKey, type Action, type Denial, type DesiredGrant, type Evaluation, type EvaluationInputs, type Grant, type PolicySet, type Register,
+  type SourceAuthorities, type WorkOrder,
 } from '../domain/index.js';
 import type { ActorContext, AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
@@ -13,6 +14,13 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 export interface World {
   readonly policySet: PolicySet;
   readonly register: Register;
+  /** What each configured source may authorise (config `sources[].authorises`, `trustAssets`). */
+  readonly sources?: SourceAuthorities;
+}
+
+/** Everything evaluate() takes besides orders and now: the world's parts, and each order's approved scope from the store. */
+export async function evaluationInputs(world: World, store: Pick<Store, 'approvedScopes'>, orders: readonly WorkOrder[]): Promise<EvaluationInputs> {
+  return { ...(world.sources ? { sources: world.sources } : {}), approvedScopes: await store.approvedScopes(orders.map(orderKey)) };
 }
 
 export interface ReconcilerOptions {
@@ -62,16 +70,18 @@ export class Reconciler {
   }
 
   /** The decision for these orders as the engine makes it, suspended vendors and stale sources included (explain). */
-  explainOrders(orders: readonly WorkOrder[], now: Date): Evaluation {
+  explainOrders(orders: readonly WorkOrder[], now: Date): Promise<Evaluation> {
     return this.evaluate(orders, now);
   }
 
-  private evaluate(orders: readonly WorkOrder[], now: Date): Evaluation {
-    const { policySet, register } = this.o.world();
+  private async evaluate(orders: readonly WorkOrder[], now: Date): Promise<Evaluation> {
+    const world = this.o.world();
+    const { policySet, register } = world;
+    const inputs = await evaluationInputs(world, this.o.store, orders);
     const excluded = this.o.excludedSources?.() ?? new Set<string>();
     const suspended = this.o.suspendedVendors?.() ?? new Map<string, { reason: string; by: string }>();
-    if (excluded.size === 0 && suspended.size === 0) return evaluate(orders, register, policySet, now);
-    const ev = evaluate(orders.filter((o) => !excluded.has(o.source) && !suspended.has(o.vendorId)), register, policySet, now);
+    if (excluded.size === 0 && suspended.size === 0) return evaluate(orders, register, policySet, now, inputs);
+    const ev = evaluate(orders.filter((o) => !excluded.has(o.source) && !suspended.has(o.vendorId)), register, policySet, now, inputs);
     const denied = orders.flatMap((o): Denial[] => {
       const s = suspended.get(o.vendorId);
       if (s) return [{ orderKey: orderKey(o), code: 'VENDOR_SUSPENDED' as const, reason: `vendor "${o.vendorId}" is suspended by ${s.by}: ${s.reason}` }];
@@ -122,7 +132,7 @@ export class Reconciler {
         if (order) orders.push(order);
         actual.push(...(await this.o.store.listGrants({ orderKey: key, states: liveStates })));
       }
-      evaluation = this.evaluate(orders, now);
+      evaluation = await this.evaluate(orders, now);
     } else {
       evaluation = await this.evaluation(now);
       actual = await this.o.store.listGrants({ states: liveStates });

@@ -199,4 +199,13 @@ CREATE TABLE staff_sessions (
 CREATE INDEX staff_sessions_expiry ON staff_sessions (expires_at);
 `,
   },
+  {
+    version: 7,
+    name: 'approved-scope',
+    sql: `
+-- What each order named when it was last approved (JSON, domain ApprovedScope), kept with the order
+-- and updated in the same transaction as it: a later revision that widens the order is held to it.
+ALTER TABLE work_orders ADD COLUMN approved_scope TEXT;
+`,
+  },
 ];
