@@ -1,3 +1,6 @@
+import { sameId } from './ids.js';
+import type { PolicySet } from './policy.js';
+
 /**
  * What one source may authorise (config `sources[].authorises`, `trustAssets`). A signed payload
  * proves which source sent it, not that this source has any say over that vendor or site: a
@@ -35,4 +38,36 @@ export function assetUntrusted(assetId: string, reportedBy: readonly string[] | 
   if (!reportedBy) return undefined;
   if (reportedBy.some((s) => authorities?.get(s)?.trustAssets === true)) return undefined;
   return `asset "${assetId}" is known only from the asset sync of ${reportedBy.map((s) => `"${s}"`).join(', ')}, which ${reportedBy.length > 1 ? 'are' : 'is'} not trusted for assets (trustAssets); list it in the asset overlay or trust the source`;
+}
+
+/** A rule one source can open, and for which of the rule's vendors and sites (undefined = any). */
+export interface OpenableRule {
+  readonly rule: string;
+  readonly vendors?: readonly string[];
+  readonly sites?: readonly string[];
+}
+
+/**
+ * The rules an order from this source could open at all: the rule accepts the source
+ * (match.sources), and the rule's vendors and sites overlap what the source may authorise.
+ * Other requirements (status, approvals, assets) are the order's business, not the source's.
+ */
+export function rulesOpenableBy(policySet: PolicySet, sourceId: string, authority: SourceAuthority | undefined): OpenableRule[] {
+  const out: OpenableRule[] = [];
+  for (const policy of policySet.policies) {
+    for (const rule of policy.rules) {
+      if (rule.match.sources && !rule.match.sources.includes(sourceId)) continue;
+      const vendors = overlap(rule.match.vendors, authority?.vendors);
+      const sites = overlap(rule.match.sites, authority?.sites);
+      if (vendors?.length === 0 || sites?.length === 0) continue;
+      out.push({ rule: `${policy.name}/${rule.id}`, ...(vendors ? { vendors } : {}), ...(sites ? { sites } : {}) });
+    }
+  }
+  return out;
+}
+
+function overlap(ruleList: readonly string[] | undefined, allowed: readonly string[] | undefined): readonly string[] | undefined {
+  if (!ruleList) return allowed;
+  if (!allowed) return ruleList;
+  return ruleList.filter((v) => allowed.some((a) => sameId(a, v)));
 }
