@@ -25,6 +25,7 @@ export type DiscountReason = 'invalid_id' | 'order_vendor' | 'order_technician' 
 
 /** An approval that does not count, and why. */
 export interface Discounted {
+  /** The approval's id, canonical (as given when it is not a valid id). */
   readonly by: string;
   readonly why: DiscountReason;
   /** The registered person the id belongs to, when there is one. */
@@ -82,11 +83,11 @@ export function tallyApprovals(order: WorkOrder, vendor: Vendor | undefined, app
     const named = person ? { person: person.id } : {};
     const own = ids.find((id) => interested.has(id));
     if (own !== undefined) {
-      discounted.push({ by: a.by, why: vendorId.ok && own === vendorId.id ? 'order_vendor' : 'order_technician', ...named });
+      discounted.push({ by: c.id, why: vendorId.ok && own === vendorId.id ? 'order_vendor' : 'order_technician', ...named });
       continue;
     }
     if (roles && !person) {
-      discounted.push({ by: a.by, why: 'not_registered' });
+      discounted.push({ by: c.id, why: 'not_registered' });
       continue;
     }
     const key = person?.id ?? c.id;
@@ -94,7 +95,7 @@ export function tallyApprovals(order: WorkOrder, vendor: Vendor | undefined, app
     if (seen.has(c.id)) continue;
     seen.add(c.id);
     if (people.has(key)) {
-      discounted.push({ by: a.by, why: 'duplicate', ...named });
+      discounted.push({ by: c.id, why: 'duplicate', ...named });
       continue;
     }
     people.set(key, person);
