@@ -1,4 +1,4 @@
-import type { CanonicalStatus, WorkOrder } from './workorder.js';
+import type { Approval, CanonicalStatus, WorkOrder } from './workorder.js';
 
 /**
  * What an order named when it was last approved: the baseline a later revision is held to under
@@ -18,32 +18,33 @@ const APPROVED: readonly CanonicalStatus[] = ['approved', 'in_progress'];
 /** Statuses that send an order back for approval: coming back from one of them is approving it again. */
 const UNAPPROVED: readonly CanonicalStatus[] = ['draft', 'awaiting_approval'];
 
-export function scopeOf(order: WorkOrder): ApprovedScope {
+export function scopeOf(order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope {
   return {
     assetIds: [...order.assetIds],
     technicianIds: [...order.technicianIds],
     windowStart: order.window.start,
     windowEnd: order.window.end,
-    approvals: fingerprints(order),
+    approvals: fingerprints(counting),
   };
 }
 
-function fingerprints(order: WorkOrder): string[] {
-  return [...new Set(order.approvals.map((a) => `${a.by}|${a.at && !Number.isNaN(a.at.getTime()) ? a.at.toISOString() : ''}`))].sort();
+function fingerprints(approvals: readonly Approval[]): string[] {
+  return [...new Set(approvals.map((a) => `${a.by}|${a.at && !Number.isNaN(a.at.getTime()) ? a.at.toISOString() : ''}`))].sort();
 }
 
 /**
  * The baseline after a new revision of an order. Sent back for approval: none (the next approval
  * sets it). Approved with no baseline, or with an approval the baseline has not seen: this
- * revision's scope. Otherwise the baseline stays: a narrower revision does not shrink it, since
+ * revision's scope. `counting` are the order's approvals that count (approvalsThatCount): the
+ * technician doing the work adding their own approval must not approve the wider scope. Otherwise the baseline stays: a narrower revision does not shrink it, since
  * what was approved stays approved, and a wider one does not grow it.
  */
-export function nextApprovedScope(previous: ApprovedScope | undefined, order: WorkOrder): ApprovedScope | undefined {
+export function nextApprovedScope(previous: ApprovedScope | undefined, order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope | undefined {
   if (UNAPPROVED.includes(order.status)) return undefined;
   if (!APPROVED.includes(order.status)) return previous;
-  if (!previous) return scopeOf(order);
+  if (!previous) return scopeOf(order, counting);
   const known = new Set(previous.approvals);
-  return fingerprints(order).some((f) => !known.has(f)) ? scopeOf(order) : previous;
+  return fingerprints(counting).some((f) => !known.has(f)) ? scopeOf(order, counting) : previous;
 }
 
 /** Why this technician on this asset lies outside what was approved; undefined when inside. */

@@ -1,4 +1,4 @@
-import { evaluate, isWogateError, narrows, orderKey, type WorkOrder } from '../domain/index.js';
+import { approvalsThatCount, evaluate, isWogateError, narrows, orderKey, type WorkOrder } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -98,7 +98,9 @@ export class Intake {
    * Returns the order's key when its stored state changed.
    */
   async ingest(order: WorkOrder, actor: string, details: Record<string, unknown> = {}): Promise<string | undefined> {
-    const result = await this.o.store.upsertOrder(order, this.o.clock());
+    const { register } = this.o.world();
+    // Only approvals that count can approve a widened scope: not the technician doing the work.
+    const result = await this.o.store.upsertOrder(order, this.o.clock(), approvalsThatCount(order, register.vendors.get(order.vendorId), register.approvers));
     if (result === 'unchanged') return undefined;
     await this.o.audit.append({
       actor,

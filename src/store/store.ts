@@ -1,4 +1,4 @@
-import type { ApprovedScope, Grant, GrantState, WorkOrder } from '../domain/index.js';
+import type { Approval, ApprovedScope, Grant, GrantState, WorkOrder } from '../domain/index.js';
 import type { PortalStore } from './portal-store.js';
 import type { BreakGlassRequest, BreakGlassState } from '../domain/breakglass.js';
 
@@ -100,9 +100,9 @@ export interface Store {
 
   /**
    * Older revisions never overwrite newer ones ('stale'). The order's approved scope moves on with
-   * it (domain nextApprovedScope), in the same transaction.
+   * it (domain nextApprovedScope over `counting`, the approvals that count; default all), in the same transaction.
    */
-  upsertOrder(order: WorkOrder, now: Date): Promise<UpsertResult>;
+  upsertOrder(order: WorkOrder, now: Date, counting?: readonly Approval[]): Promise<UpsertResult>;
   /** The approved scope of each of these orders (`source/id`) that has one. */
   approvedScopes(orderKeys: readonly string[]): Promise<Map<string, ApprovedScope>>;
   getOrder(source: string, id: string): Promise<WorkOrder | undefined>;

@@ -175,14 +175,18 @@ describe('what a source and an approval may authorise, through a real daemon', f
       expect(ev.denials.map((x) => [x.assetId, x.code])).to.deep.equal([['HMI-FLT-01', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
       expect(ev.denials[0]?.reason).to.include('asset "HMI-FLT-01" was added after the order was approved');
 
-      // Revision 3 drops the PLC: its access ends at once.
-      await send(d, 'WO-S1', { assets: ['HMI-FLT-01'], end: end2, rev: 3 });
+      // The technician approving their own wider order is no new approval.
+      await send(d, 'WO-S1', { assets: ['PLC-CL2-01', 'HMI-FLT-01'], end: end2, approvals: ['ops-supervisor', 'tech-jdoe'], rev: 3 });
+      expect((await explain(d, key)).denials.map((x) => [x.assetId, x.code])).to.deep.equal([['HMI-FLT-01', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
+
+      // Revision 4 drops the PLC: its access ends at once.
+      await send(d, 'WO-S1', { assets: ['HMI-FLT-01'], end: end2, rev: 4 });
       await until(async () => (await active(d, key)).length === 0, 'PLC grant revoked');
       expect(d.gateway.open.size).to.equal(0);
 
       // Sent back for approval and approved again: the HMI is granted, to the new end.
-      await send(d, 'WO-S1', { status: 'WAPPR', assets: ['HMI-FLT-01'], end: end2, rev: 4 });
-      await send(d, 'WO-S1', { assets: ['HMI-FLT-01'], end: end2, rev: 5 });
+      await send(d, 'WO-S1', { status: 'WAPPR', assets: ['HMI-FLT-01'], end: end2, rev: 5 });
+      await send(d, 'WO-S1', { assets: ['HMI-FLT-01'], end: end2, rev: 6 });
       await until(async () => (await d.daemon.runtime.store.listGrants({ orderKey: key, states: ['active'] })).length === 1, 'HMI grant active');
       live = await active(d, key);
       expect(live.map((g) => [g.assetId, g.validUntil.getTime()])).to.deep.equal([['HMI-FLT-01', end2.getTime() + grace]]);
