@@ -164,6 +164,11 @@ function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset
       const ruleName = `${policy.name}/${rule.id}`;
       // Held to what was approved: the widened part waits for a new approval, the rest keeps its
       // grant, and a window moved later keeps the approved end.
+      const status = statusFailure(rule, order);
+      if (status) {
+        failures.push({ rule: ruleName, ...status });
+        continue;
+      }
       let held = order;
       if (rule.require.reapproveOnWiden !== false && approved) {
         const wider = widening(approved, tech.id, asset.id);
@@ -210,11 +215,15 @@ function within<T>(list: readonly T[] | undefined, value: T): boolean {
   return list === undefined || list.includes(value);
 }
 
+function statusFailure(rule: Rule, order: WorkOrder): Omit<RuleFailure, 'rule'> | undefined {
+  const r = rule.require;
+  if (r.statuses.includes(order.status)) return undefined;
+  return { code: 'STATUS_NOT_ALLOWED', reason: `order status "${order.status}" (source "${order.sourceStatus}") is not one of ${r.statuses.join(', ')}` };
+}
+
+/** Everything but the status (checked first, before the approved scope is applied). */
 function checkRequire(rule: Rule, order: WorkOrder, t: number, vendor: Vendor, register: Register): Omit<RuleFailure, 'rule'> | undefined {
   const r = rule.require;
-  if (!r.statuses.includes(order.status)) {
-    return { code: 'STATUS_NOT_ALLOWED', reason: `order status "${order.status}" (source "${order.sourceStatus}") is not one of ${r.statuses.join(', ')}` };
-  }
   const approvals = approvalFailure(r, order, vendor, register);
   if (approvals) return approvals;
   const { validUntil } = windowFor(rule, order);
