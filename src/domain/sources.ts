@@ -19,13 +19,14 @@ export type SourceAuthorities = ReadonlyMap<string, SourceAuthority>;
 
 /** Why this source may not name this vendor; undefined when it may. */
 export function vendorOutside(sourceId: string, authority: SourceAuthority | undefined, vendorId: string): string | undefined {
-  if (!authority?.vendors || authority.vendors.includes(vendorId)) return undefined;
+  if (!authority?.vendors || authority.vendors.some((v) => sameId(v, vendorId))) return undefined;
   return `source "${sourceId}" is not authorised for vendor "${vendorId}" (it may authorise: ${authority.vendors.join(', ')})`;
 }
 
 /** Why this source may not open access at this site; undefined when it may. */
 export function siteOutside(sourceId: string, authority: SourceAuthority | undefined, site: string, what: string): string | undefined {
-  if (!authority?.sites || authority.sites.includes(site)) return undefined;
+  // Sites are compared in canonical form too: the overlay and a CMMS may spell one site differently.
+  if (!authority?.sites || authority.sites.some((v) => sameId(v, site))) return undefined;
   return `source "${sourceId}" is not authorised for site "${site}" (${what}; it may authorise: ${authority.sites.join(', ')})`;
 }
 
