@@ -153,6 +153,29 @@ describe('what a source and an approval may authorise, through a real daemon', f
     });
   });
 
+  describe('assets known only from a CMMS asset sync', () => {
+    const synced = { id: 'PLC-NEW-07', name: 'New dosing PLC', class: 'PLC', criticality: 'high' as const, site: 'north-wtp', zone: 'process-control', endpoints: [{ address: '10.20.30.77', ports: [502], protocol: 'tcp' as const }] };
+
+    for (const trustAssets of [false, true]) {
+      it(trustAssets ? 'grant access when the source that synced them is trusted for assets' : 'grant nothing (ASSET_UNTRUSTED) while the source that synced them is not trusted for assets', async () => {
+        t = await startDaemon({ edit: (c) => { c.sources[0].trustAssets = trustAssets; } });
+        const d = t;
+        // The path a poller's asset resync takes.
+        await d.daemon.runtime.setSourceAssets('demo-cmms', [synced]);
+        await send(d, 'WO-A1', { assets: ['PLC-NEW-07', 'PLC-CL2-01'], rev: 1 });
+        const ev = await explain(d, 'demo-cmms/WO-A1');
+        if (trustAssets) {
+          expect(ev.grants.map((g) => g.assetId).sort()).to.deep.equal(['PLC-CL2-01', 'PLC-NEW-07']);
+        } else {
+          expect(ev.grants.map((g) => g.assetId)).to.deep.equal(['PLC-CL2-01']);
+          expect(ev.denials.map((x) => [x.assetId, x.code])).to.deep.equal([['PLC-NEW-07', 'ASSET_UNTRUSTED']]);
+          expect(ev.denials[0]?.reason).to.include('known only from the asset sync of "demo-cmms"');
+        }
+        await until(async () => (await d.daemon.runtime.store.listGrants({ orderKey: 'demo-cmms/WO-A1', states: ['active'] })).length === (trustAssets ? 2 : 1), 'the grants active');
+      });
+    }
+  });
+
   describe('scope widened after approval', () => {
     beforeEach(async () => {
       t = await startDaemon();
