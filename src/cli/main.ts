@@ -7,7 +7,7 @@ import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { createLogger, silentLogger } from '../log.js';
-import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, sourceAuthorities } from './runtime.js';
+import { authorityWarnings, buildEngine, buildSources, buildTargets, openRuntime, openSecrets, sourceAuthorities } from './runtime.js';
 import { loadApprovers } from '../config/approvers-loader.js';
 import { BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
 import { evaluationInputs } from '../engine/reconciler.js';
@@ -60,9 +60,11 @@ export function buildCli(): Command {
     .action((o: { config: string; dir?: string; json?: boolean }) => {
       const config = loadConfig(o.config);
       const knownSources = [...config.sources.map((s) => s.id), ...(config.breakGlass ? [BREAK_GLASS_SOURCE] : [])];
-      const { policySet, warnings } = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: targetHolds(config), knownSources });
+      const loaded = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: targetHolds(config), knownSources });
+      const { policySet } = loaded;
       const register = loadRegister(config.register.assets, config.register.vendors);
       const approvers = config.register.approvers !== undefined ? loadApprovers(config.register.approvers) : undefined;
+      const warnings = [...loaded.warnings, ...authorityWarnings(config, policySet, approvers)];
       const authorities = sourceAuthorities(config);
       const reach = config.sources.map((s) => ({ source: s.id, kind: s.kind, authorises: s.authorises ?? null, trustAssets: s.trustAssets, rules: rulesOpenableBy(policySet, s.id, authorities.get(s.id)) }));
       const rules = policySet.policies.reduce((n, p) => n + p.rules.length, 0);

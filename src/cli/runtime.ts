@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
-import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type MergedRegister, type SourceAuthorities, type SourceAuthority } from '../domain/index.js';
+import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type ApproverIndex, type MergedRegister, type PolicySet, type SourceAuthorities, type SourceAuthority } from '../domain/index.js';
 import { BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
 import { loadApprovers } from '../config/approvers-loader.js';
 import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig, type VaultValues } from '../config/config.js';
@@ -107,10 +107,15 @@ function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly Ass
   const approvers = config.register.approvers !== undefined ? loadApprovers(config.register.approvers) : undefined;
   const register = { ...mergeAssets([...overlay.assets.values()], fromSources, [...overlay.vendors.values()]), ...(approvers ? { approvers } : {}) };
   const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
+  return { world: { policySet, register, sources: sourceAuthorities(config) }, warnings: [...warnings, ...disabledUse, ...authorityWarnings(config, policySet, approvers)] };
+}
+
+/** Rules asking for a role nobody holds, and sources that may authorise anything: valid, but said out loud (start, reload, policy check). */
+export function authorityWarnings(config: Config, policySet: PolicySet, approvers: ApproverIndex | undefined): string[] {
   const roles = new Set([...(approvers?.values() ?? [])].flatMap((p) => p.roles));
   const unheld = policySet.policies.flatMap((p) => p.rules.flatMap((r) => (r.require.approverRoles ?? []).filter((role) => !roles.has(role)).map((role) => `${p.file}: rule ${r.id} requires an approver with role "${role}", which no one in ${config.register.approvers ?? 'the approvers register (register.approvers is not set)'} holds: the rule grants nothing`)));
   const unbounded = config.sources.filter((s) => !s.authorises).map((s) => `source ${s.id} has no authorises: its orders may authorise any vendor at any site; list sources[].authorises.sites and vendors`);
-  return { world: { policySet, register, sources: sourceAuthorities(config) }, warnings: [...warnings, ...disabledUse, ...new Set(unheld), ...unbounded] };
+  return [...new Set(unheld), ...unbounded];
 }
 
 /** What each configured source may authorise, for the domain. */
