@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { describeResource, evaluate, isWogateError, type Evaluation } from '../domain/index.js';
+import { describeResource, evaluate, isWogateError, rulesOpenableBy, type Evaluation } from '../domain/index.js';
 import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { silentLogger } from '../log.js';
-import { buildSources, openRuntime, openSecrets } from './runtime.js';
+import { authorityWarnings, buildSources, openRuntime, openSecrets, sourceAuthorities } from './runtime.js';
+import { loadApprovers } from '../config/approvers-loader.js';
+import { BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
+import { evaluationInputs } from '../engine/reconciler.js';
 import { serve } from './serve.js';
 import { addTokenCommands } from './token.js';
 import { accessCommands, remainsText, withActions } from './access.js';
@@ -56,13 +59,32 @@ export function buildCli(): Command {
     .description('validate policy files, the asset and vendor register, and target references; exit 1 on any error')
     .addOption(configOption())
     .option('-d, --dir <dir>', 'policy directory (default: the one in the config)')
-    .action((o: { config: string; dir?: string }) => {
+    .option('--json', 'machine-readable output')
+    .action((o: { config: string; dir?: string; json?: boolean }) => {
       const config = loadConfig(o.config);
-      const { policySet, warnings } = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: targetHolds(config) });
+      const knownSources = [...config.sources.map((s) => s.id), ...(config.breakGlass ? [BREAK_GLASS_SOURCE] : [])];
+      const loaded = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: targetHolds(config), knownSources });
+      const { policySet } = loaded;
       const register = loadRegister(config.register.assets, config.register.vendors);
-      for (const w of warnings) console.log(`warning: ${w}`);
+      const approvers = config.register.approvers !== undefined ? loadApprovers(config.register.approvers) : undefined;
+      const warnings = [...loaded.warnings, ...authorityWarnings(config, policySet, approvers)];
+      const authorities = sourceAuthorities(config);
+      const reach = config.sources.map((s) => ({ source: s.id, kind: s.kind, authorises: s.authorises ?? null, trustAssets: s.trustAssets, rules: rulesOpenableBy(policySet, s.id, authorities.get(s.id)) }));
       const rules = policySet.policies.reduce((n, p) => n + p.rules.length, 0);
-      console.log(`ok: ${policySet.policies.length} policy file(s), ${rules} rule(s), ${register.assets.size} asset(s), ${register.vendors.size} vendor(s)`);
+      const people = new Set(approvers?.values() ?? []).size;
+      if (o.json) {
+        console.log(JSON.stringify({ ok: true, warnings, policies: policySet.policies.length, rules, assets: register.assets.size, vendors: register.vendors.size, approvers: people, sources: reach }, null, 2));
+        return;
+      }
+      for (const w of warnings) console.log(`warning: ${w}`);
+      console.log(`ok: ${policySet.policies.length} policy file(s), ${rules} rule(s), ${register.assets.size} asset(s), ${register.vendors.size} vendor(s)${approvers ? `, ${people} approver(s)` : ''}`);
+      console.log('sources and the rules their orders can open:');
+      for (const r of reach) {
+        const limits = r.authorises ? [r.authorises.sites ? `sites ${r.authorises.sites.join(', ')}` : 'any site', r.authorises.vendors ? `vendors ${r.authorises.vendors.join(', ')}` : 'any vendor'].join('; ') : 'any site, any vendor (no authorises)';
+        console.log(`  ${r.source} (${r.kind}; ${limits}; synced assets ${r.trustAssets ? 'trusted' : 'not trusted'})`);
+        if (r.rules.length === 0) console.log('    (no rule)');
+        for (const x of r.rules) console.log(`    ${x.rule}: vendors ${x.vendors?.join(', ') ?? 'any'}; sites ${x.sites?.join(', ') ?? 'any'}`);
+      }
     });
 
   program
@@ -76,7 +98,8 @@ export function buildCli(): Command {
       const rt = await openRuntime({ configFile: o.config, log: silentLogger });
       try {
         const now = o.at ?? new Date();
-        const { policySet, register } = rt.world();
+        const world = rt.world();
+        const { policySet, register } = world;
         let orders = await rt.store.listOrders(new Date(now.getTime() - rt.config.engine.lookbackMs));
         if (o.order) {
           const [source, ...rest] = o.order.split('/');
@@ -85,7 +108,7 @@ export function buildCli(): Command {
           orders = [one];
         }
         // Access blocks are kept in the store, so explain shows them (ACCESS_BLOCKED) as the daemon applies them.
-        const ev = applyAccessBlocks(evaluate(orders, register, policySet, now), await readAccessBlocks(rt.store));
+        const ev = applyAccessBlocks(evaluate(orders, register, policySet, now, await evaluationInputs(world, rt.store, orders)), await readAccessBlocks(rt.store));
         if (o.json) console.log(JSON.stringify({ at: now.toISOString(), ...ev }, null, 2));
         else printEvaluation(ev, now);
       } finally {
@@ -121,8 +144,8 @@ export function buildCli(): Command {
           if (!order) throw new Error(`${sourceId} has no order "${orderId}"`);
         }
         console.log(JSON.stringify(order, null, 2));
-        const { policySet, register } = rt.world();
-        printEvaluation(evaluate([order], register, policySet, now), now);
+        const world = rt.world();
+        printEvaluation(evaluate([order], world.register, world.policySet, now, await evaluationInputs(world, rt.store, [order])), now);
       } finally {
         await secrets.close();
         await rt.store.close();

@@ -2,7 +2,9 @@ import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
 import { CheckpointAnchor } from '../audit/checkpoints.js';
 import { loadAuditKeys, type AuditKeys } from '../audit/keys.js';
-import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
+import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type ApproverIndex, type MergedRegister, type PolicySet, type SourceAuthorities, type SourceAuthority } from '../domain/index.js';
+import { BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
+import { loadApprovers } from '../config/approvers-loader.js';
 import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig, type VaultValues } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
@@ -146,11 +148,26 @@ async function openAudit(config: Config, store: Store, clock: () => Date, env: N
 
 function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly AssetRecord[]>): { world: World & { register: MergedRegister }; warnings: string[] } {
   const enabled = new Set(config.targets.filter((t) => t.enabled).map((t) => t.id));
-  const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: targetHolds(config) });
+  const knownSources = [...config.sources.map((s) => s.id), ...(config.breakGlass ? [BREAK_GLASS_SOURCE] : [])];
+  const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: targetHolds(config), knownSources });
   const overlay = loadRegister(config.register.assets, config.register.vendors);
-  const register = mergeAssets([...overlay.assets.values()], fromSources, [...overlay.vendors.values()]);
+  const approvers = config.register.approvers !== undefined ? loadApprovers(config.register.approvers) : undefined;
+  const register = { ...mergeAssets([...overlay.assets.values()], fromSources, [...overlay.vendors.values()]), ...(approvers ? { approvers } : {}) };
   const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
-  return { world: { policySet, register }, warnings: [...warnings, ...disabledUse] };
+  return { world: { policySet, register, sources: sourceAuthorities(config) }, warnings: [...warnings, ...disabledUse, ...authorityWarnings(config, policySet, approvers)] };
+}
+
+/** Rules asking for a role nobody holds, and sources that may authorise anything: valid, but said out loud (start, reload, policy check). */
+export function authorityWarnings(config: Config, policySet: PolicySet, approvers: ApproverIndex | undefined): string[] {
+  const roles = new Set([...(approvers?.values() ?? [])].flatMap((p) => p.roles));
+  const unheld = policySet.policies.flatMap((p) => p.rules.flatMap((r) => (r.require.approverRoles ?? []).filter((role) => !roles.has(role)).map((role) => `${p.file}: rule ${r.id} requires an approver with role "${role}", which no one in ${config.register.approvers ?? 'the approvers register (register.approvers is not set)'} holds: the rule grants nothing`)));
+  const unbounded = config.sources.filter((s) => !s.authorises).map((s) => `source ${s.id} has no authorises: its orders may authorise any vendor at any site; list sources[].authorises.sites and vendors`);
+  return [...new Set(unheld), ...unbounded];
+}
+
+/** What each configured source may authorise, for the domain. */
+export function sourceAuthorities(config: Config): SourceAuthorities {
+  return new Map(config.sources.map((s): [string, SourceAuthority] => [s.id, { trustAssets: s.trustAssets, ...(s.authorises?.sites ? { sites: s.authorises.sites } : {}), ...(s.authorises?.vendors ? { vendors: s.authorises.vendors } : {}) }]));
 }
 
 /**

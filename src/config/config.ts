@@ -10,9 +10,17 @@ import { sapReviewProblem } from '../sources/sap-schema.js';
 import { parseYaml, parseYamlText, validateWith } from './schema.js';
 import { BREAK_GLASS_LIMITS, BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
 import { parseVaultRef, SECRET_REF } from '../secrets/reference.js';
+import { tryCanonicalId } from '../domain/ids.js';
 import { vaultAddressProblemText } from '../secrets/address.js';
 
-export interface GenericSourceConfig {
+/** What a source may authorise (domain SourceAuthority), from `sources[].authorises` and `trustAssets`. */
+export interface SourceReach {
+  /** Absent = any site and vendor (allowed for API sources only, and warned about). */
+  readonly authorises?: { readonly sites?: readonly string[]; readonly vendors?: readonly string[] };
+  readonly trustAssets: boolean;
+}
+
+export interface GenericSourceConfig extends SourceReach {
   readonly id: string;
   readonly kind: 'generic';
   readonly webhook: { readonly secrets: readonly string[]; readonly toleranceSeconds: number; readonly maxBodyBytes: number };
@@ -29,7 +37,7 @@ export interface PollConfig {
 }
 
 /** A CMMS with its own adapter and API. `options` is the adapter's block, secrets still as references. */
-export interface ApiSourceConfig {
+export interface ApiSourceConfig extends SourceReach {
   readonly id: string;
   readonly kind: ApiSourceKind;
   readonly options: Readonly<Record<string, unknown>>;
@@ -234,7 +242,7 @@ export interface Config {
   readonly audit: AuditConfig;
   readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug'; readonly format: 'text' | 'json' };
   readonly policies: { readonly dir: string };
-  readonly register: { readonly assets: string; readonly vendors: string };
+  readonly register: { readonly assets: string; readonly vendors: string; readonly approvers?: string };
   readonly engine: {
     readonly fullReconcileMs: number;
     readonly lookbackMs: number;
@@ -342,9 +350,9 @@ type RawConfig = {
   audit?: { key?: string; checkpoints?: { file?: string; signingKey?: string; every?: string; everyRecords?: number } };
   log?: { level?: Config['log']['level']; format?: Config['log']['format'] };
   policies: { dir: string };
-  register: { assets: string; vendors: string };
+  register: { assets: string; vendors: string; approvers?: string };
   engine?: { fullReconcile?: string; lookback?: string; retry?: { base?: string; max?: string; alertAfter?: number }; drift?: string | false; writeBack?: { detail?: 'summary' | 'full' } };
-  sources?: (Record<string, unknown> & { id: string; kind: 'generic' | ApiSourceKind; webhook?: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping?: GenericSourceConfig['mapping']; poll?: RawPoll })[];
+  sources?: (Record<string, unknown> & { id: string; kind: 'generic' | ApiSourceKind; authorises?: { sites?: string[]; vendors?: string[] }; trustAssets?: boolean; webhook?: { secrets: string[]; tolerance?: string; maxBodyBytes?: number }; mapping?: GenericSourceConfig['mapping']; poll?: RawPoll })[];
   targets?: (Record<string, unknown> & { id: string; kind: TargetConfig['kind']; enabled?: boolean; authoritative?: boolean })[];
   secrets?: { vault?: RawVault };
   demo?: { enabled?: boolean; source?: string; target?: string; cmms?: 'generic' | 'maximo'; closeAfter?: string };
@@ -390,6 +398,7 @@ function normalise(raw: RawConfig, file: string): Config {
 
   const sources: SourceConfig[] = (raw.sources ?? []).map((s, i): SourceConfig => {
     unique('sources', s.id, i);
+    const reach = sourceReach(s, `${file}: /sources/${i}`, file);
     if (s.kind !== 'generic') {
       const p = s.poll ?? {};
       for (const [name, expr] of [['incremental', p.incremental], ['fullResync', p.fullResync]] as const) {
@@ -398,6 +407,7 @@ function normalise(raw: RawConfig, file: string): Config {
       return {
         id: s.id,
         kind: s.kind,
+        ...reach,
         options: resolvePaths((s[s.kind] ?? {}) as Record<string, unknown>, at),
         poll: {
           incremental: p.incremental ?? '*/2 * * * *',
@@ -418,6 +428,7 @@ function normalise(raw: RawConfig, file: string): Config {
     return {
       id: s.id,
       kind: 'generic',
+      ...reach,
       webhook: {
         secrets: webhook.secrets.map(ref),
         toleranceSeconds: tolerance / 1000,
@@ -476,7 +487,7 @@ function normalise(raw: RawConfig, file: string): Config {
     audit: auditConfig(raw.audit ?? {}, path.dirname(storePath), file, at, ref),
     log: { level: raw.log?.level ?? 'info', format: raw.log?.format ?? 'text' },
     policies: { dir: at(raw.policies.dir) },
-    register: { assets: at(raw.register.assets), vendors: at(raw.register.vendors) },
+    register: { assets: at(raw.register.assets), vendors: at(raw.register.vendors), ...(raw.register.approvers !== undefined ? { approvers: at(raw.register.approvers) } : {}) },
     engine: {
       fullReconcileMs: dur(raw.engine?.fullReconcile, '60s', '/engine/fullReconcile'),
       lookbackMs: dur(raw.engine?.lookback, '2d', '/engine/lookback'),
@@ -586,6 +597,22 @@ function staffConfig(raw: RawStaff, auth: NonNullable<RawConfig['auth']>['oidc']
     roles: { ...auth.roles },
     personClaim: auth.personClaim ?? 'sub',
     ...sessionTimes(raw, '15m', 'staff', file),
+  };
+}
+
+/** `authorises` ids in the one canonical form the domain compares in; an id that can't be one is refused, naming it. */
+function sourceReach(s: { authorises?: { sites?: string[]; vendors?: string[] }; trustAssets?: boolean }, where: string, file: string): SourceReach {
+  const canonical = (list: string[] | undefined, key: string) =>
+    list?.map((v, j) => {
+      const c = tryCanonicalId(v, `${where}/authorises/${key}/${j}`);
+      if (!c.ok) throw new WogateError('CONFIG_INVALID', c.error.message, { file });
+      return c.id;
+    });
+  const sites = canonical(s.authorises?.sites, 'sites');
+  const vendors = canonical(s.authorises?.vendors, 'vendors');
+  return {
+    trustAssets: s.trustAssets ?? false,
+    ...(s.authorises ? { authorises: { ...(sites ? { sites } : {}), ...(vendors ? { vendors } : {}) } } : {}),
   };
 }
 

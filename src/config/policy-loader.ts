@@ -38,13 +38,15 @@ export interface PolicyLoadOptions {
    * granting on any other target, or a kind its target can't hold, is an error.
    */
   readonly knownTargets?: ReadonlyMap<string, readonly ResourceKind[]>;
+  /** Source ids from the config; when given, a rule matching on any other source is an error. */
+  readonly knownSources?: readonly string[];
 }
 
 interface RawRule {
   id: string;
   description?: string;
   match: RuleMatch;
-  require: { statuses: CanonicalStatus[]; minApprovals?: number; leadTime?: string; grace?: string; maxDuration: string };
+  require: { statuses: CanonicalStatus[]; minApprovals?: number; approverRoles?: string[]; reapproveOnWiden?: boolean; leadTime?: string; grace?: string; maxDuration: string };
   grant: RawEntitlement[];
 }
 interface RawEntitlement {
@@ -166,6 +168,8 @@ function check(text: string, file: string, opts: PolicyLoadOptions): Checked {
     const require = {
       statuses: r.require.statuses,
       minApprovals: r.require.minApprovals ?? 1,
+      ...(r.require.approverRoles ? { approverRoles: [...r.require.approverRoles] } : {}),
+      reapproveOnWiden: r.require.reapproveOnWiden ?? true,
       leadTimeMs: ms('leadTime', r.require.leadTime),
       graceMs: ms('grace', r.require.grace),
       maxDurationMs: ms('maxDuration', r.require.maxDuration),
@@ -188,6 +192,11 @@ function check(text: string, file: string, opts: PolicyLoadOptions): Checked {
       return toEntitlement(type, g, () => problems.push(at(locate, where, 'a group entitlement needs groups: the groups the technician\'s account is put in')));
     });
 
+    for (const [j, id] of (r.match.sources ?? []).entries()) {
+      if (opts.knownSources && !opts.knownSources.includes(id)) {
+        problems.push(at(locate, `${base}/match/sources/${j}`, `unknown source "${id}" (${opts.knownSources.length ? `configured sources: ${opts.knownSources.join(', ')}` : 'no sources are configured'})`));
+      }
+    }
     for (const status of r.require.statuses) {
       const risk = RISKY_STATUSES[status];
       if (risk) warnings.push(formatProblem(file, at(locate, `${base}/require/statuses`, `rule "${r.id}" allows status "${status}": ${risk}`)));
@@ -214,6 +223,7 @@ function copyMatch(m: RuleMatch): RuleMatch {
     criticality?: readonly Criticality[];
     assets?: readonly string[];
     orderTypes?: readonly OrderType[];
+    sources?: readonly string[];
   } = {};
   if (m.vendors) out.vendors = [...m.vendors];
   if (m.sites) out.sites = [...m.sites];
@@ -222,6 +232,7 @@ function copyMatch(m: RuleMatch): RuleMatch {
   if (m.criticality) out.criticality = [...m.criticality];
   if (m.assets) out.assets = [...m.assets];
   if (m.orderTypes) out.orderTypes = [...m.orderTypes];
+  if (m.sources) out.sources = [...m.sources];
   return out;
 }
 

@@ -120,6 +120,7 @@ async function prepareMaximo(rt: Runtime, config: Config, gateway: Awaited<Retur
       {
         id: sourceId,
         kind: 'maximo',
+        trustAssets: false,
         // Demo values, not references: the simulator made them up a moment ago.
         options: { baseUrl: sim.url, apiKey: sim.apiKey, idFormat: 'wonum', webhook: auth.kind === 'basic' ? { basic: [{ username: auth.username, password: auth.password }] } : { header: { name: auth.name, secrets: [auth.secret] } } },
         poll: { incremental: '*/1 * * * *', fullResync: '*/10 * * * *', initialLookbackMs: 86_400_000, staleAfterMs: 1_800_000, failClosed: false, assets: false },

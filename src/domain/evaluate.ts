@@ -1,6 +1,9 @@
+import { discountText, tallyApprovals } from './approvals.js';
 import { grantKey, type DesiredGrant, type Resource } from './grant.js';
 import { DEFAULT_ACCOUNT, type Entitlement, type Policy, type PolicySet, type Rule } from './policy.js';
 import type { Asset, Register, Technician, Vendor } from './register.js';
+import { clampToApproved, widening, type ApprovedScope } from './scope.js';
+import { assetUntrusted, siteOutside, vendorOutside, type SourceAuthorities } from './sources.js';
 import { orderKey, type WorkOrder } from './workorder.js';
 
 export type DenyCode =
@@ -22,12 +25,17 @@ export type DenyCode =
   | 'NO_ASSETS'
   | 'SOURCE_STALE'
   | 'VENDOR_SUSPENDED'
-  | 'ACCESS_BLOCKED';
+  | 'ACCESS_BLOCKED'
+  | 'SOURCE_NOT_AUTHORISED'
+  | 'ASSET_UNTRUSTED'
+  | 'SCOPE_WIDENED_AFTER_APPROVAL';
 
 export interface RuleFailure {
   readonly rule: string;
   readonly code: DenyCode;
   readonly reason: string;
+  /** Structured facts behind the reason (who was discounted and why, which roles are unfilled). */
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 /** Why something an order asked for is not granted. */
@@ -39,6 +47,15 @@ export interface Denial {
   readonly reason: string;
   /** For rules that matched but did not allow it: each one's reason. */
   readonly ruleFailures?: readonly RuleFailure[];
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** What evaluation needs besides orders, register and policies; each part optional so older callers keep working. */
+export interface EvaluationInputs {
+  /** What each source may authorise; a source absent here is unrestricted. */
+  readonly sources?: SourceAuthorities;
+  /** Each order's scope when last approved, by order key (see scope.ts). */
+  readonly approvedScopes?: ReadonlyMap<string, ApprovedScope>;
 }
 
 export interface Evaluation {
@@ -53,7 +70,7 @@ export interface Evaluation {
  * its window and the rule that allowed it, and for everything denied, the reason. Default deny.
  * Pure: same inputs, same output.
  */
-export function evaluate(orders: readonly WorkOrder[], register: Register, policySet: PolicySet, now: Date): Evaluation {
+export function evaluate(orders: readonly WorkOrder[], register: Register, policySet: PolicySet, now: Date, inputs: EvaluationInputs = {}): Evaluation {
   const grants = new Map<string, DesiredGrant>();
   const denials: Denial[] = [];
   let next = Infinity;
@@ -71,6 +88,12 @@ export function evaluate(orders: readonly WorkOrder[], register: Register, polic
     const vendor = register.vendors.get(order.vendorId);
     if (!vendor) {
       deny('VENDOR_UNKNOWN', `vendor "${order.vendorId}" is not in the vendor register`);
+      continue;
+    }
+    const authority = inputs.sources?.get(order.source);
+    const outside = vendorOutside(order.source, authority, vendor.id) ?? (order.site !== undefined ? siteOutside(order.source, authority, order.site, 'the order\'s site') : undefined);
+    if (outside) {
+      deny('SOURCE_NOT_AUTHORISED', outside);
       continue;
     }
     if (order.technicianIds.length === 0) {
@@ -100,7 +123,17 @@ export function evaluate(orders: readonly WorkOrder[], register: Register, polic
           deny('SITE_MISMATCH', `asset "${assetId}" is at site "${asset.site}", the order is for site "${order.site}"`, { technicianId, assetId });
           continue;
         }
-        const outcome = decide(order, vendor, tech, asset, policySet, t);
+        const assetSite = siteOutside(order.source, authority, asset.site, `asset "${assetId}" is there`);
+        if (assetSite) {
+          deny('SOURCE_NOT_AUTHORISED', assetSite, { technicianId, assetId });
+          continue;
+        }
+        const untrusted = assetUntrusted(assetId, register.syncedOnly?.get(assetId), inputs.sources);
+        if (untrusted) {
+          deny('ASSET_UNTRUSTED', untrusted, { technicianId, assetId });
+          continue;
+        }
+        const outcome = decide(order, vendor, tech, asset, policySet, t, register, inputs.approvedScopes?.get(key));
         if (outcome.kind === 'deny') {
           denials.push({ orderKey: key, technicianId, assetId, ...outcome.denial });
           continue;
@@ -123,19 +156,36 @@ type Outcome =
   | { kind: 'grant'; grants: DesiredGrant[] }
   | { kind: 'deny'; denial: Omit<Denial, 'orderKey' | 'technicianId' | 'assetId'> };
 
-function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset, policySet: PolicySet, t: number): Outcome {
+function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset, policySet: PolicySet, t: number, register: Register, approved: ApprovedScope | undefined): Outcome {
   const failures: RuleFailure[] = [];
   const grants: DesiredGrant[] = [];
   for (const policy of policySet.policies) {
     for (const rule of policy.rules) {
       if (!matches(rule, order, vendor, asset)) continue;
       const ruleName = `${policy.name}/${rule.id}`;
-      const failure = checkRequire(rule, order, t);
+      // Held to what was approved: the widened part waits for a new approval, the rest keeps its
+      // grant, and a window moved later keeps the approved end.
+      const status = statusFailure(rule, order);
+      if (status) {
+        failures.push({ rule: ruleName, ...status });
+        continue;
+      }
+      let held = order;
+      if (rule.require.reapproveOnWiden !== false && approved) {
+        const wider = widening(approved, tech.id, asset.id);
+        const clamped = clampToApproved(order, approved).order;
+        if (wider || clamped.window.end.getTime() <= clamped.window.start.getTime()) {
+          failures.push({ rule: ruleName, code: 'SCOPE_WIDENED_AFTER_APPROVAL', reason: wider ?? `the window moved outside the approved one (${iso(approved.windowStart)} to ${iso(approved.windowEnd)}) after approval; the order must be approved again` });
+          continue;
+        }
+        held = clamped;
+      }
+      const failure = checkRequire(rule, held, t, vendor, register);
       if (failure) {
         failures.push({ rule: ruleName, ...failure });
         continue;
       }
-      const made = entitle(policy, rule, order, vendor, tech, asset);
+      const made = entitle(policy, rule, held, vendor, tech, asset);
       if ('code' in made) failures.push({ rule: ruleName, ...made });
       else grants.push(...made);
     }
@@ -145,7 +195,7 @@ function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset
   if (!first) {
     return { kind: 'deny', denial: { code: 'NO_MATCHING_RULE', reason: `no policy rule allows vendor "${vendor.id}" on asset "${asset.id}" (${asset.class}, ${asset.criticality}, ${asset.site}/${asset.zone}) for a ${order.type} order` } };
   }
-  return { kind: 'deny', denial: { code: first.code, reason: `${first.rule}: ${first.reason}`, ruleFailures: failures } };
+  return { kind: 'deny', denial: { code: first.code, reason: `${first.rule}: ${first.reason}`, ruleFailures: failures, ...(first.details ? { details: first.details } : {}) } };
 }
 
 function matches(rule: Rule, order: WorkOrder, vendor: Vendor, asset: Asset): boolean {
@@ -157,7 +207,8 @@ function matches(rule: Rule, order: WorkOrder, vendor: Vendor, asset: Asset): bo
     within(m.assetClasses, asset.class) &&
     within(m.criticality, asset.criticality) &&
     within(m.assets, asset.id) &&
-    within(m.orderTypes, order.type)
+    within(m.orderTypes, order.type) &&
+    within(m.sources, order.source)
   );
 }
 
@@ -165,20 +216,37 @@ function within<T>(list: readonly T[] | undefined, value: T): boolean {
   return list === undefined || list.includes(value);
 }
 
-function checkRequire(rule: Rule, order: WorkOrder, t: number): Omit<RuleFailure, 'rule'> | undefined {
+function statusFailure(rule: Rule, order: WorkOrder): Omit<RuleFailure, 'rule'> | undefined {
   const r = rule.require;
-  if (!r.statuses.includes(order.status)) {
-    return { code: 'STATUS_NOT_ALLOWED', reason: `order status "${order.status}" (source "${order.sourceStatus}") is not one of ${r.statuses.join(', ')}` };
-  }
-  const approvers = new Set(order.approvals.map((a) => a.by)).size;
-  if (approvers < r.minApprovals) {
-    return { code: 'INSUFFICIENT_APPROVALS', reason: `${approvers} distinct approval(s), the rule requires ${r.minApprovals}` };
-  }
+  if (r.statuses.includes(order.status)) return undefined;
+  return { code: 'STATUS_NOT_ALLOWED', reason: `order status "${order.status}" (source "${order.sourceStatus}") is not one of ${r.statuses.join(', ')}` };
+}
+
+/** Everything but the status (checked first, before the approved scope is applied). */
+function checkRequire(rule: Rule, order: WorkOrder, t: number, vendor: Vendor, register: Register): Omit<RuleFailure, 'rule'> | undefined {
+  const r = rule.require;
+  const approvals = approvalFailure(r, order, vendor, register);
+  if (approvals) return approvals;
   const { validUntil } = windowFor(rule, order);
   if (validUntil <= t) {
     return { code: 'WINDOW_ENDED', reason: `access window ended at ${iso(new Date(validUntil))}` };
   }
   return undefined;
+}
+
+function approvalFailure(r: Rule['require'], order: WorkOrder, vendor: Vendor, register: Register): Omit<RuleFailure, 'rule'> | undefined {
+  if (r.minApprovals === 0 && !r.approverRoles) return undefined;
+  const tally = tallyApprovals(order, vendor, register.approvers, r.approverRoles);
+  if (tally.counted.length >= r.minApprovals && tally.unfilledRoles.length === 0) return undefined;
+  const needs = [`${r.minApprovals} distinct approver(s)`, ...(r.approverRoles ? [`one person per role ${r.approverRoles.join(', ')}`] : [])].join(' and ');
+  const parts = [`${tally.counted.length} distinct approval(s) count${tally.counted.length ? ` (${tally.counted.join(', ')})` : ''}, the rule requires ${needs}`];
+  if (tally.unfilledRoles.length > 0) parts.push(`no distinct approver for role(s) ${tally.unfilledRoles.join(', ')}`);
+  if (tally.discounted.length > 0) parts.push(`not counted: ${tally.discounted.map(discountText).join('; ')}`);
+  return {
+    code: 'INSUFFICIENT_APPROVALS',
+    reason: parts.join('; '),
+    details: { counted: tally.counted, discounted: tally.discounted, unfilledRoles: tally.unfilledRoles, filled: tally.filled },
+  };
 }
 
 /** The access window a rule gives an order: lead time before, grace after, capped at the maximum duration. */

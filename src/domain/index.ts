@@ -6,3 +6,6 @@ export * from './grant.js';
 export * from './policy.js';
 export * from './evaluate.js';
 export * from './plan.js';
+export * from './approvals.js';
+export * from './scope.js';
+export * from './sources.js';

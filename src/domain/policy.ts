@@ -10,12 +10,21 @@ export interface RuleMatch {
   readonly criticality?: readonly Criticality[];
   readonly assets?: readonly string[];
   readonly orderTypes?: readonly OrderType[];
+  /** Only orders from these sources (config `sources[].id`). */
+  readonly sources?: readonly string[];
 }
 
 /** What must hold before a matching rule grants anything. Durations in milliseconds. */
 export interface RuleRequire {
   readonly statuses: readonly CanonicalStatus[];
   readonly minApprovals: number;
+  /** One distinct registered approver per listed role (a role listed twice needs two people). */
+  readonly approverRoles?: readonly string[];
+  /**
+   * A revision that widens the order after approval grants nothing new until it is approved again.
+   * Absent = on: the safe side for rules built outside the loader too.
+   */
+  readonly reapproveOnWiden?: boolean;
   readonly leadTimeMs: number;
   readonly graceMs: number;
   readonly maxDurationMs: number;

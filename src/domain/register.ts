@@ -1,3 +1,5 @@
+import type { ApproverIndex } from './approvals.js';
+
 export const CRITICALITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Criticality = (typeof CRITICALITIES)[number];
 
@@ -49,6 +51,10 @@ export interface Register {
   readonly vendors: ReadonlyMap<string, Vendor>;
   /** Assets known but not usable (conflicting or incomplete records), with the reason. */
   readonly withheld?: ReadonlyMap<string, string>;
+  /** Assets known only from CMMS asset syncs (not in the overlay), with the sources that reported them. */
+  readonly syncedOnly?: ReadonlyMap<string, readonly string[]>;
+  /** The approvers register, by every id and alias; absent when none is configured. */
+  readonly approvers?: ApproverIndex;
 }
 
 export function makeRegister(assets: readonly Asset[], vendors: readonly Vendor[]): Register {
@@ -94,6 +100,7 @@ export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<
   const assets: Asset[] = [];
   const conflicts: AssetConflict[] = [];
   const withheld = new Map<string, string>();
+  const syncedOnly = new Map<string, readonly string[]>();
   for (const [id, bySide] of [...sides.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const merged: Record<string, unknown> = { id };
     for (const field of MERGED_FIELDS) {
@@ -104,6 +111,7 @@ export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<
       const first = Object.values(values)[0];
       if (first !== undefined) merged[field] = first;
     }
+    if (!bySide.has('overlay')) syncedOnly.set(id, [...bySide.keys()].map((side) => side.slice('source:'.length)).sort());
     const mine = conflicts.filter((c) => c.assetId === id);
     const missing = REQUIRED_FIELDS.filter((f) => merged[f] === undefined);
     if (mine.length > 0) {
@@ -114,5 +122,5 @@ export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<
       assets.push({ endpoints: [], ...merged } as unknown as Asset);
     }
   }
-  return { ...makeRegister(assets, vendors), withheld, conflicts };
+  return { ...makeRegister(assets, vendors), withheld, syncedOnly, conflicts };
 }

@@ -1,11 +1,11 @@
-import { evaluate, isWogateError, narrows, orderKey, type WorkOrder } from '../domain/index.js';
+import { approvalsThatCount, evaluate, isWogateError, narrows, orderKey, type WorkOrder } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { SourceError, type Source, type SourceEvent } from '../sources/source.js';
 import type { HookEvent, Store } from '../store/store.js';
 import { backoffDelay } from './backoff.js';
-import type { World } from './reconciler.js';
+import { evaluationInputs, type World } from './reconciler.js';
 
 export interface IntakeOptions {
   readonly store: Store;
@@ -98,7 +98,9 @@ export class Intake {
    * Returns the order's key when its stored state changed.
    */
   async ingest(order: WorkOrder, actor: string, details: Record<string, unknown> = {}): Promise<string | undefined> {
-    const result = await this.o.store.upsertOrder(order, this.o.clock());
+    const { register } = this.o.world();
+    // Only approvals that count can approve a widened scope: not the technician doing the work.
+    const result = await this.o.store.upsertOrder(order, this.o.clock(), approvalsThatCount(order, register.vendors.get(order.vendorId), register.approvers));
     if (result === 'unchanged') return undefined;
     await this.o.audit.append({
       actor,
@@ -190,10 +192,12 @@ export class Intake {
     const subject = `${source.id}/${event.orderId}`;
     this.o.log.warn('could not re-read the order from the CMMS', { order: subject, error });
     if (event.order) {
-      const { policySet, register } = this.o.world();
+      const world = this.o.world();
+      const { policySet, register } = world;
       const now = this.o.clock();
       const stored = await this.o.store.getOrder(source.id, event.orderId);
-      if (narrows(evaluate([event.order], register, policySet, now), evaluate(stored ? [stored] : [], register, policySet, now))) {
+      const inputs = await evaluationInputs(world, this.o.store, [event.order]);
+      if (narrows(evaluate([event.order], register, policySet, now, inputs), evaluate(stored ? [stored] : [], register, policySet, now, inputs))) {
         await this.o.store.finishHookEvent(ev.seq, 'processed');
         await this.o.audit.append({ actor, action: 'order.unverified_restriction', subject, details: { webhookId: ev.webhookId, error, status: event.order.status } });
         return this.ingest(event.order, actor, { webhookId: ev.webhookId, event: event.type, reread: false });
@@ -213,9 +217,10 @@ export class Intake {
 
   /** Writes down what policy says about this order right now: every grant and every denial with its reason. */
   private async auditDecision(order: WorkOrder): Promise<void> {
-    const { policySet, register } = this.o.world();
+    const world = this.o.world();
+    const { policySet, register } = world;
     const now = this.o.clock();
-    const ev = evaluate([order], register, policySet, now);
+    const ev = evaluate([order], register, policySet, now, await evaluationInputs(world, this.o.store, [order]));
     for (const d of ev.denials) this.o.metrics.denials.inc({ code: d.code });
     await this.o.audit.append({
       actor: 'wogate',

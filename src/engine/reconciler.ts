@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
-  evaluate, orderKey, plan, resourceKey, type Action, type Denial, type DesiredGrant, type Evaluation, type Grant, type PolicySet, type Register, type WorkOrder,
+  evaluate, orderKey, plan, resourceKey, type Action, type Denial, type DesiredGrant, type Evaluation, type EvaluationInputs, type Grant, type PolicySet, type Register,
+  type SourceAuthorities, type WorkOrder,
 } from '../domain/index.js';
 import type { ActorContext, AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
@@ -14,6 +15,13 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 export interface World {
   readonly policySet: PolicySet;
   readonly register: Register;
+  /** What each configured source may authorise (config `sources[].authorises`, `trustAssets`). */
+  readonly sources?: SourceAuthorities;
+}
+
+/** Everything evaluate() takes besides orders and now: the world's parts, and each order's approved scope from the store. */
+export async function evaluationInputs(world: World, store: Pick<Store, 'approvedScopes'>, orders: readonly WorkOrder[]): Promise<EvaluationInputs> {
+  return { ...(world.sources ? { sources: world.sources } : {}), approvedScopes: await store.approvedScopes(orders.map(orderKey)) };
 }
 
 export interface ReconcilerOptions {
@@ -68,15 +76,17 @@ export class Reconciler {
   }
 
   private async evaluate(orders: readonly WorkOrder[], now: Date): Promise<Evaluation> {
-    return applyAccessBlocks(this.evaluateOrders(orders, now), await readAccessBlocks(this.o.store));
+    return applyAccessBlocks(await this.evaluateOrders(orders, now), await readAccessBlocks(this.o.store));
   }
 
-  private evaluateOrders(orders: readonly WorkOrder[], now: Date): Evaluation {
-    const { policySet, register } = this.o.world();
+  private async evaluateOrders(orders: readonly WorkOrder[], now: Date): Promise<Evaluation> {
+    const world = this.o.world();
+    const { policySet, register } = world;
+    const inputs = await evaluationInputs(world, this.o.store, orders);
     const excluded = this.o.excludedSources?.() ?? new Set<string>();
     const suspended = this.o.suspendedVendors?.() ?? new Map<string, { reason: string; by: string }>();
-    if (excluded.size === 0 && suspended.size === 0) return evaluate(orders, register, policySet, now);
-    const ev = evaluate(orders.filter((o) => !excluded.has(o.source) && !suspended.has(o.vendorId)), register, policySet, now);
+    if (excluded.size === 0 && suspended.size === 0) return evaluate(orders, register, policySet, now, inputs);
+    const ev = evaluate(orders.filter((o) => !excluded.has(o.source) && !suspended.has(o.vendorId)), register, policySet, now, inputs);
     const denied = orders.flatMap((o): Denial[] => {
       const s = suspended.get(o.vendorId);
       if (s) return [{ orderKey: orderKey(o), code: 'VENDOR_SUSPENDED' as const, reason: `vendor "${o.vendorId}" is suspended by ${s.by}: ${s.reason}` }];

@@ -1,4 +1,4 @@
-import type { Grant, WorkOrder } from '../domain/index.js';
+import type { ApprovedScope, Grant, WorkOrder } from '../domain/index.js';
 import type { BreakGlassRequest } from '../domain/breakglass.js';
 
 // Dates travel as ISO strings inside JSON columns; these put them back.
@@ -14,6 +14,11 @@ export function orderFromJson(text: string): WorkOrder {
     window: { start: new Date(o.window.start), end: new Date(o.window.end) },
     approvals: o.approvals.map((a) => (a.at === undefined ? { by: a.by } : { by: a.by, at: new Date(a.at) })),
   };
+}
+
+export function scopeFromJson(text: string): ApprovedScope {
+  const s = JSON.parse(text) as Omit<ApprovedScope, 'windowStart' | 'windowEnd'> & { windowStart: string; windowEnd: string };
+  return { ...s, windowStart: new Date(s.windowStart), windowEnd: new Date(s.windowEnd) };
 }
 
 export function grantToJson(g: Grant): string {

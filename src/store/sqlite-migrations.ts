@@ -212,4 +212,13 @@ ALTER TABLE api_tokens ADD COLUMN last_used_at INTEGER;
 ALTER TABLE staff_sessions ADD COLUMN person TEXT;
 `,
   },
+  {
+    version: 8,
+    name: 'approved-scope',
+    sql: `
+-- What each order named when it was last approved (JSON, domain ApprovedScope), kept with the order
+-- and updated in the same transaction as it: a later revision that widens the order is held to it.
+ALTER TABLE work_orders ADD COLUMN approved_scope TEXT;
+`,
+  },
 ];

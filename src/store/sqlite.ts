@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { compareRevisions, resourceKey, WogateError, type Grant, type WorkOrder } from '../domain/index.js';
+import { compareRevisions, nextApprovedScope, orderKey, resourceKey, WogateError, type Approval, type ApprovedScope, type Grant, type WorkOrder } from '../domain/index.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqlitePortalStore } from './sqlite-portal.js';
-import { breakGlassFromJson, breakGlassToJson, grantFromJson, grantToJson, orderFromJson, orderToJson } from './codec.js';
+import { breakGlassFromJson, breakGlassToJson, grantFromJson, grantToJson, orderFromJson, orderToJson, scopeFromJson } from './codec.js';
 import type { BreakGlassRequest, BreakGlassState } from '../domain/breakglass.js';
 import type {
   ApiToken, AuditEntry, AuditHead, AuditRecord, Block, GrantFilter, HookEvent, JournalEntry, JournalOp,
@@ -90,20 +90,21 @@ export class SqliteStore implements Store {
     return this.db.prepare("DELETE FROM hook_events WHERE status <> 'pending' AND received_at < ?").run(before.getTime()).changes;
   }
 
-  async upsertOrder(order: WorkOrder, now: Date): Promise<UpsertResult> {
+  async upsertOrder(order: WorkOrder, now: Date, counting: readonly Approval[] = order.approvals): Promise<UpsertResult> {
     return this.db.transaction((): UpsertResult => {
-      const old = this.db.prepare('SELECT revision, data FROM work_orders WHERE source = ? AND id = ?').get(order.source, order.id) as Row | undefined;
+      const old = this.db.prepare('SELECT revision, data, approved_scope FROM work_orders WHERE source = ? AND id = ?').get(order.source, order.id) as Row | undefined;
       const data = orderToJson(order);
       if (old) {
         const cmp = compareRevisions(order.revision, String(old.revision));
         if (cmp < 0) return 'stale';
         if (cmp === 0 && old.data === data) return 'unchanged';
       }
+      const scope = nextApprovedScope(old?.approved_scope == null ? undefined : scopeFromJson(String(old.approved_scope)), order, counting);
       this.db
-        .prepare(`INSERT INTO work_orders (source, id, revision, status, window_end, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+        .prepare(`INSERT INTO work_orders (source, id, revision, status, window_end, data, updated_at, approved_scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                   ON CONFLICT (source, id) DO UPDATE SET revision = excluded.revision, status = excluded.status,
-                  window_end = excluded.window_end, data = excluded.data, updated_at = excluded.updated_at`)
-        .run(order.source, order.id, order.revision, order.status, order.window.end.getTime(), data, now.getTime());
+                  window_end = excluded.window_end, data = excluded.data, updated_at = excluded.updated_at, approved_scope = excluded.approved_scope`)
+        .run(order.source, order.id, order.revision, order.status, order.window.end.getTime(), data, now.getTime(), scope ? JSON.stringify(scope) : null);
       return old ? 'updated' : 'inserted';
     })();
   }
@@ -111,6 +112,17 @@ export class SqliteStore implements Store {
   async getOrder(source: string, id: string): Promise<WorkOrder | undefined> {
     const r = this.db.prepare('SELECT data FROM work_orders WHERE source = ? AND id = ?').get(source, id) as Row | undefined;
     return r ? orderFromJson(String(r.data)) : undefined;
+  }
+
+  async approvedScopes(orderKeys: readonly string[]): Promise<Map<string, ApprovedScope>> {
+    const out = new Map<string, ApprovedScope>();
+    const get = this.db.prepare('SELECT approved_scope FROM work_orders WHERE source = ? AND id = ?');
+    for (const key of new Set(orderKeys)) {
+      const slash = key.indexOf('/');
+      const r = get.get(key.slice(0, slash), key.slice(slash + 1)) as Row | undefined;
+      if (r?.approved_scope != null) out.set(orderKey({ source: key.slice(0, slash), id: key.slice(slash + 1) }), scopeFromJson(String(r.approved_scope)));
+    }
+    return out;
   }
 
   async listOrders(endsAfter: Date): Promise<WorkOrder[]> {

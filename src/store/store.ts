@@ -1,4 +1,4 @@
-import type { Grant, GrantState, WorkOrder } from '../domain/index.js';
+import type { Approval, ApprovedScope, Grant, GrantState, WorkOrder } from '../domain/index.js';
 import type { PortalStore } from './portal-store.js';
 import type { BreakGlassRequest, BreakGlassState } from '../domain/breakglass.js';
 
@@ -102,8 +102,13 @@ export interface Store {
   /** Forget processed events received before `before`, keeping enough for replay detection. */
   pruneHookEvents(before: Date): Promise<number>;
 
-  /** Older revisions never overwrite newer ones ('stale'). */
-  upsertOrder(order: WorkOrder, now: Date): Promise<UpsertResult>;
+  /**
+   * Older revisions never overwrite newer ones ('stale'). The order's approved scope moves on with
+   * it (domain nextApprovedScope over `counting`, the approvals that count; default all), in the same transaction.
+   */
+  upsertOrder(order: WorkOrder, now: Date, counting?: readonly Approval[]): Promise<UpsertResult>;
+  /** The approved scope of each of these orders (`source/id`) that has one. */
+  approvedScopes(orderKeys: readonly string[]): Promise<Map<string, ApprovedScope>>;
   getOrder(source: string, id: string): Promise<WorkOrder | undefined>;
   /** Orders whose window ends after `endsAfter`: the only ones that can still yield access. */
   listOrders(endsAfter: Date): Promise<WorkOrder[]>;

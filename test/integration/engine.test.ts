@@ -104,11 +104,14 @@ describe('engine: reconciler against a real SQLite file', () => {
     expect((await h.rec.reconcile()).provisioned).to.equal(0);
   });
 
-  it('updates the window in place when the order is extended', async () => {
+  it('updates the window in place when the order is extended and approved again', async () => {
     await h.store.upsertOrder(order({}, h.clock.now), h.clock.now);
     await h.rec.reconcile();
     const o = order({}, h.clock.now);
+    // A later end without a new approval is held to the approved one (reapproveOnWiden).
     await h.store.upsertOrder({ ...o, window: { start: o.window.start, end: new Date(o.window.end.getTime() + 3_600_000) }, revision: '2' }, h.clock.now);
+    expect(await h.rec.reconcile()).to.include({ updated: 0, provisioned: 0, revoked: 0 });
+    await h.store.upsertOrder({ ...o, window: { start: o.window.start, end: new Date(o.window.end.getTime() + 3_600_000) }, approvals: [{ by: 'supervisor', at: h.clock.now }], revision: '3' }, h.clock.now);
     const s = await h.rec.reconcile();
     expect(s).to.include({ updated: 2, provisioned: 0, revoked: 0 });
     const g = (await h.store.listGrants({ states: ['active'] }))[0];

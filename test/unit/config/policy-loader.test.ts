@@ -64,7 +64,7 @@ describe('policy loader', () => {
     expect(p?.name).to.equal('plc-maintenance');
     expect(p?.file).to.equal(path.join(ROOT, 'policies', 'plc-maintenance.yaml'));
     expect(p?.rules.map((r) => r.id)).to.deep.equal(['planned-and-corrective', 'emergency-critical']);
-    expect(p?.rules[0]?.require).to.deep.equal({ statuses: ['approved', 'in_progress'], minApprovals: 1, leadTimeMs: 15 * M, graceMs: 15 * M, maxDurationMs: 12 * H });
+    expect(p?.rules[0]?.require).to.deep.equal({ statuses: ['approved', 'in_progress'], minApprovals: 1, reapproveOnWiden: true, leadTimeMs: 15 * M, graceMs: 15 * M, maxDurationMs: 12 * H });
     expect(p?.rules[1]?.require).to.include({ minApprovals: 2, maxDurationMs: 4 * H });
   });
 
@@ -73,7 +73,7 @@ describe('policy loader', () => {
     expect(p).to.deep.equal({
       name: 'test-policy',
       file: 'good.yaml',
-      rules: [{ id: 'r1', match: { vendors: ['acme-controls'] }, require: { statuses: ['approved'], minApprovals: 1, leadTimeMs: 0, graceMs: 0, maxDurationMs: 8 * H }, grant: [{ type: 'network', target: 'demo-gateway' }] }],
+      rules: [{ id: 'r1', match: { vendors: ['acme-controls'] }, require: { statuses: ['approved'], minApprovals: 1, reapproveOnWiden: true, leadTimeMs: 0, graceMs: 0, maxDurationMs: 8 * H }, grant: [{ type: 'network', target: 'demo-gateway' }] }],
     });
   });
 

@@ -1,0 +1,65 @@
+import type { Approval, CanonicalStatus, WorkOrder } from './workorder.js';
+
+/**
+ * What an order named when it was last approved: the baseline a later revision is held to under
+ * `require.reapproveOnWiden`. Anything beyond it (another asset or technician, a longer window)
+ * waits for a new approval; anything inside it applies at once.
+ */
+export interface ApprovedScope {
+  readonly assetIds: readonly string[];
+  readonly technicianIds: readonly string[];
+  readonly windowStart: Date;
+  readonly windowEnd: Date;
+  /** The approvals it was approved with, as `by|at`: a new one is a new approval. */
+  readonly approvals: readonly string[];
+}
+
+const APPROVED: readonly CanonicalStatus[] = ['approved', 'in_progress'];
+/** Statuses that send an order back for approval: coming back from one of them is approving it again. */
+const UNAPPROVED: readonly CanonicalStatus[] = ['draft', 'awaiting_approval'];
+
+export function scopeOf(order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope {
+  return {
+    assetIds: [...order.assetIds],
+    technicianIds: [...order.technicianIds],
+    windowStart: order.window.start,
+    windowEnd: order.window.end,
+    approvals: fingerprints(counting),
+  };
+}
+
+function fingerprints(approvals: readonly Approval[]): string[] {
+  return [...new Set(approvals.map((a) => `${a.by}|${a.at && !Number.isNaN(a.at.getTime()) ? a.at.toISOString() : ''}`))].sort();
+}
+
+/**
+ * The baseline after a new revision of an order. Sent back for approval: none (the next approval
+ * sets it). Approved with no baseline, or with an approval the baseline has not seen: this
+ * revision's scope. `counting` are the order's approvals that count (approvalsThatCount): the
+ * technician doing the work adding their own approval must not approve the wider scope. Otherwise the baseline stays: a narrower revision does not shrink it, since
+ * what was approved stays approved, and a wider one does not grow it.
+ */
+export function nextApprovedScope(previous: ApprovedScope | undefined, order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope | undefined {
+  if (UNAPPROVED.includes(order.status)) return undefined;
+  if (!APPROVED.includes(order.status)) return previous;
+  if (!previous) return scopeOf(order, counting);
+  const known = new Set(previous.approvals);
+  return fingerprints(counting).some((f) => !known.has(f)) ? scopeOf(order, counting) : previous;
+}
+
+/** Why this technician on this asset lies outside what was approved; undefined when inside. */
+export function widening(scope: ApprovedScope, technicianId: string, assetId: string): string | undefined {
+  const parts: string[] = [];
+  if (!scope.technicianIds.includes(technicianId)) parts.push(`technician "${technicianId}"`);
+  if (!scope.assetIds.includes(assetId)) parts.push(`asset "${assetId}"`);
+  if (parts.length === 0) return undefined;
+  return `${parts.join(' and ')} ${parts.length > 1 ? 'were' : 'was'} added after the order was approved (approved scope: assets ${scope.assetIds.join(', ')}; technicians ${scope.technicianIds.join(', ')}); the order must be approved again`;
+}
+
+/** The order with its window held inside the approved one: a later end or earlier start waits for approval, a shorter window applies at once. */
+export function clampToApproved(order: WorkOrder, scope: ApprovedScope): { order: WorkOrder; clamped: boolean } {
+  const start = Math.max(order.window.start.getTime(), scope.windowStart.getTime());
+  const end = Math.min(order.window.end.getTime(), scope.windowEnd.getTime());
+  if (start === order.window.start.getTime() && end === order.window.end.getTime()) return { order, clamped: false };
+  return { order: { ...order, window: { start: new Date(start), end: new Date(end) } }, clamped: true };
+}
