@@ -67,6 +67,13 @@ export class AuditLog {
       const last = this.anchor?.last()?.checkpoint;
       if (last) this.lastCheckpoint = { seq: last.seq, at: Date.parse(last.at) };
       if (saved !== undefined) return Number(saved);
+      if (last) {
+        // The store lost its marker but the anchor, which the store's writer can't reach, signed
+        // where the keyed chain starts: believe the signature, and anchor nothing new over a head
+        // that is about to fail verification.
+        this.log?.error('audit: the store has no keyed-chain marker although checkpoints exist; using the signed one', { keyedFrom: last.keyedFrom });
+        return last.keyedFrom;
+      }
       const head = await this.store.auditHead();
       const keyedFrom = (head?.seq ?? 0) + 1;
       await this.store.setState(KEYED_FROM_STATE, String(keyedFrom));

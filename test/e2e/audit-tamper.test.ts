@@ -131,6 +131,19 @@ describe('audit verify against an attacker who can write the database (real daem
     expect(result.problems?.map((p) => p.check)).to.include.members(['checkpoint-sequence', 'checkpoint-match']);
   });
 
+  it('fails the chain check when the keyed-chain marker is deleted and the log re-chained with SHA-256, and writes nothing to the anchor', () => {
+    const c = attacked((db) => {
+      db.prepare("UPDATE audit SET actor = 'oidc:someone-else' WHERE seq = 30").run();
+      rechainWithSha256(db, 1);
+      db.prepare("DELETE FROM state WHERE key = 'audit.keyedFrom'").run();
+    });
+    const before = fs.readFileSync(c.anchor, 'utf8');
+    const { code, result } = verifyJson(c.config);
+    expect(code).to.equal(1);
+    expect(result.problems?.map((p) => p.check)).to.include('chain');
+    expect(fs.readFileSync(c.anchor, 'utf8'), 'verify must not anchor a head it could not check').to.equal(before);
+  });
+
   it('fails the tail-cut check when the last 40 records are cut and the head moved', () => {
     const c = attacked((db) => void cutTail(db, 40));
     const { code, result } = verifyJson(c.config);
