@@ -42,7 +42,7 @@ export interface AppDeps {
   /** Verifies OIDC access tokens for the admin API (auth.oidc); without it only wgt_ API tokens are accepted. */
   readonly oidc?: OidcVerifier;
   /** The vendor portal under /portal (config portal); absent = no portal routes. */
-  readonly portal?: Omit<PortalDeps, 'store' | 'audit' | 'log' | 'clock' | 'loginLimiter'>;
+  readonly portal?: Omit<PortalDeps, 'store' | 'world' | 'audit' | 'log' | 'clock' | 'loginLimiter'>;
   /** Break-glass requests (the config's breakGlass section decides whether they are allowed). */
   readonly breakGlass?: BreakGlassService;
   /** The vendor kill switch. */
@@ -259,7 +259,7 @@ export function createApp(d: AppDeps): express.Express {
 
   app.use('/v1', v1);
   // The pages count against the same per-address limit as the admin API (sign-in has its own, stricter one).
-  if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
+  if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, world: d.world, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login }));
   if (d.staff) {
     const staff = createStaffRouter({ ...d.staff, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, reconciler: d.reconciler, world: d.world, ...(d.suspensions ? { suspensions: d.suspensions } : {}) });
     checkStaffPages(staff);

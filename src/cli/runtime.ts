@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
-import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type MergedRegister } from '../domain/index.js';
+import { mergeAssets, parseDuration, sharedTechnicianIds, WogateError, type AssetConflict, type AssetRecord, type MergedRegister, type Vendor } from '../domain/index.js';
 import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig, type VaultValues } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
@@ -101,9 +101,23 @@ function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly Ass
   const enabled = new Set(config.targets.filter((t) => t.enabled).map((t) => t.id));
   const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: targetHolds(config) });
   const overlay = loadRegister(config.register.assets, config.register.vendors);
+  refuseAmbiguousTechnicians(config, overlay.vendors.values());
   const register = mergeAssets([...overlay.assets.values()], fromSources, [...overlay.vendors.values()]);
   const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
   return { world: { policySet, register }, warnings: [...warnings, ...disabledUse] };
+}
+
+/**
+ * Without portal.oidc.vendorClaim the portal finds a technician's vendor in the register, which is
+ * only sound while no technician id is listed under two vendors: otherwise vendor B's technician
+ * whose subject is vendor A's technician id would see, and collect, A's credentials.
+ */
+function refuseAmbiguousTechnicians(config: Config, vendors: Iterable<Vendor>): void {
+  if (!config.portal || config.portal.oidc.vendorClaim !== undefined) return;
+  const shared = [...sharedTechnicianIds(vendors)];
+  if (shared.length === 0) return;
+  const lines = shared.map(([id, vs]) => `technician id "${id}" is listed under vendors ${vs.map((v) => `"${v}"`).join(' and ')}`);
+  throw new WogateError('REGISTER_INVALID', `${config.register.vendors}: ${lines.join('; ')}; the portal has no portal.oidc.vendorClaim, so a sign-in could not tell these technicians apart. Set portal.oidc.vendorClaim to a claim naming the vendor, or give each technician an id unique across vendors`, { file: config.register.vendors, technicians: shared.map(([id, vs]) => ({ id, vendors: vs })) });
 }
 
 /**

@@ -1,3 +1,5 @@
+import { tryCanonicalId } from './ids.js';
+
 export const CRITICALITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Criticality = (typeof CRITICALITIES)[number];
 
@@ -83,17 +85,24 @@ const REQUIRED_FIELDS = ['class', 'criticality', 'site', 'zone'] as const;
  */
 export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<string, readonly AssetRecord[]>, vendors: readonly Vendor[]): MergedRegister {
   const sides = new Map<string, Map<string, AssetRecord>>();
+  const unusable = new Map<string, string>();
   const add = (side: string, r: AssetRecord) => {
-    const m = sides.get(r.id) ?? new Map<string, AssetRecord>();
-    m.set(side, r);
-    sides.set(r.id, m);
+    // A CMMS spells an asset as it likes (`P-101`, `p-101`): orders name it in canonical form, so the register keys it so too.
+    const id = tryCanonicalId(r.id, `asset id from ${side}`);
+    if (!id.ok) {
+      unusable.set(r.id, `asset ${JSON.stringify(r.id)} is withheld: ${id.error.message}`);
+      return;
+    }
+    const m = sides.get(id.id) ?? new Map<string, AssetRecord>();
+    m.set(side, { ...r, id: id.id });
+    sides.set(id.id, m);
   };
   for (const a of overlay) add('overlay', a);
   for (const [source, records] of fromSources) for (const r of records) add(`source:${source}`, r);
 
   const assets: Asset[] = [];
   const conflicts: AssetConflict[] = [];
-  const withheld = new Map<string, string>();
+  const withheld = new Map<string, string>(unusable);
   for (const [id, bySide] of [...sides.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const merged: Record<string, unknown> = { id };
     for (const field of MERGED_FIELDS) {
@@ -115,4 +124,21 @@ export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<
     }
   }
   return { ...makeRegister(assets, vendors), withheld, conflicts };
+}
+
+/**
+ * Technician ids that appear under more than one vendor, each with the vendors naming it. Ids are
+ * unique only inside a vendor; where a sign-in names the technician but not the vendor, such an
+ * id would let one vendor's technician act as another's.
+ */
+export function sharedTechnicianIds(vendors: Iterable<Vendor>): Map<string, string[]> {
+  const byTechnician = new Map<string, string[]>();
+  for (const v of vendors) for (const t of v.technicians) byTechnician.set(t.id, [...(byTechnician.get(t.id) ?? []), v.id]);
+  return new Map([...byTechnician].filter(([, vs]) => vs.length > 1));
+}
+
+/** The vendor whose register entry lists `technicianId`, when exactly one does. */
+export function vendorOfTechnician(register: Pick<Register, 'vendors'>, technicianId: string): string | undefined {
+  const holders = [...register.vendors.values()].filter((v) => v.technicians.some((t) => t.id === technicianId));
+  return holders.length === 1 ? holders[0]?.id : undefined;
 }

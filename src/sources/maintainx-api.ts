@@ -369,7 +369,7 @@ function expand(names: readonly string[]): (readonly [string, string])[] {
 
 function keepNewest(byId: Map<string, WorkOrder>, order: WorkOrder): void {
   const prev = byId.get(order.id);
-  if (prev === undefined || compareRevisions(order.revision, prev.revision) > 0) byId.set(order.id, order);
+  if (prev === undefined || (compareRevisions(order.revision, prev.revision) ?? 0) > 0) byId.set(order.id, order);
 }
 
 /** The URL path only: a query string may carry secrets, so it never reaches a message or log. */

@@ -280,7 +280,7 @@ describe('vendor portal parts: return addresses, sessions, the credential vault,
     const issue = async (m: SessionManager, at: Date) => {
       const cookies: string[] = [];
       const res = { append: (_h: string, v: string) => cookies.push(v) } as unknown as ExpressResponse;
-      await m.create(res, { technicianId: 'tech-jdoe', subject: 'tech-jdoe' }, at);
+      await m.create(res, { technicianId: 'tech-jdoe', vendorId: 'acme-controls', subject: 'tech-jdoe' }, at);
       const id = /^__Host-wogate_portal=([^;]+)/.exec(cookies[0] as string)?.[1] as string;
       expect(cookies[0]).to.match(/; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+; Secure$/);
       return { headers: { cookie: `__Host-wogate_portal=${id}` } } as unknown as ExpressRequest;
