@@ -1,5 +1,3 @@
-import { tryCanonicalId } from './ids.js';
-
 export const CRITICALITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Criticality = (typeof CRITICALITIES)[number];
 
@@ -85,24 +83,17 @@ const REQUIRED_FIELDS = ['class', 'criticality', 'site', 'zone'] as const;
  */
 export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<string, readonly AssetRecord[]>, vendors: readonly Vendor[]): MergedRegister {
   const sides = new Map<string, Map<string, AssetRecord>>();
-  const unusable = new Map<string, string>();
   const add = (side: string, r: AssetRecord) => {
-    // A CMMS spells an asset as it likes (`P-101`, `p-101`): orders name it in canonical form, so the register keys it so too.
-    const id = tryCanonicalId(r.id, `asset id from ${side}`);
-    if (!id.ok) {
-      unusable.set(r.id, `asset ${JSON.stringify(r.id)} is withheld: ${id.error.message}`);
-      return;
-    }
-    const m = sides.get(id.id) ?? new Map<string, AssetRecord>();
-    m.set(side, { ...r, id: id.id });
-    sides.set(id.id, m);
+    const m = sides.get(r.id) ?? new Map<string, AssetRecord>();
+    m.set(side, r);
+    sides.set(r.id, m);
   };
   for (const a of overlay) add('overlay', a);
   for (const [source, records] of fromSources) for (const r of records) add(`source:${source}`, r);
 
   const assets: Asset[] = [];
   const conflicts: AssetConflict[] = [];
-  const withheld = new Map<string, string>(unusable);
+  const withheld = new Map<string, string>();
   for (const [id, bySide] of [...sides.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const merged: Record<string, unknown> = { id };
     for (const field of MERGED_FIELDS) {

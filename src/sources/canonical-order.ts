@@ -1,5 +1,6 @@
 import { WogateError } from '../domain/errors.js';
 import { tryCanonicalId } from '../domain/ids.js';
+import type { AssetRecord } from '../domain/register.js';
 import { revisionProblem, type Approval, type WorkOrder } from '../domain/workorder.js';
 
 // A lone UTF-16 surrogate: the only thing in a JavaScript string that UTF-8 can't hold.
@@ -56,4 +57,9 @@ export function clipText(text: string, max: number): string {
   if (text.length <= max) return text;
   const cut = text.slice(0, max);
   return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
+/** An asset record from a CMMS's asset list, keyed by its id in canonical form, as orders name it. */
+export function canonicalAsset<R extends AssetRecord>(record: R): R {
+  return { ...record, id: canonical('asset id', record.id) };
 }

@@ -4,7 +4,7 @@ import {
 } from '../domain/index.js';
 import { getPath } from './mapping.js';
 import type { AssetRecord } from './source.js';
-import { canonicalOrder, clipText } from './canonical-order.js';
+import { canonicalAsset, canonicalOrder, clipText } from './canonical-order.js';
 
 /**
  * Maximo's WOSTATUS internal values (compared through `status_maxvalue`, so a customer's
@@ -346,14 +346,14 @@ export function mapMaximoAsset(record: Record<string, unknown>, a: MaximoAssetMa
   const criticality = prioKey !== undefined && Object.hasOwn(a.criticalityMap, prioKey) ? a.criticalityMap[prioKey] : undefined;
   const name = optionalTitle(record);
   const zone = optionalText('zone', record, 'location');
-  return {
+  return canonicalAsset({
     id,
     ...(name === undefined ? {} : { name }),
     ...(cls === undefined ? {} : { class: cls }),
     ...(criticality !== undefined && (CRITICALITIES as readonly string[]).includes(criticality) ? { criticality } : {}),
     ...(site === undefined ? {} : { site }),
     ...(zone === undefined ? {} : { zone }),
-  };
+  });
 }
 
 /** The oslc.select for work orders: the attributes the mapping reads, children included. */

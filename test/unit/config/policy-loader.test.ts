@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { checkPolicyText, loadPolicies, loadPolicyText } from '../../../src/config/policy-loader.js';
 import { loadRegister } from '../../../src/config/register-loader.js';
+import { canonicalOrder } from '../../../src/sources/canonical-order.js';
 import { packageRoot } from '../../../src/config/schema.js';
 import { CANONICAL_STATUSES, CRITICALITIES, evaluate, ORDER_TYPES, WogateError, type WorkOrder, type NetworkResource, type ResourceKind, RESOURCE_KINDS } from '../../../src/domain/index.js';
 
@@ -238,7 +239,8 @@ describe('shipped policy and register, evaluated', () => {
   const now = new Date('2026-05-04T09:00:00Z');
   const { policySet } = loadPolicies(path.join(ROOT, 'policies'), { knownTargets: TARGETS });
   const register = loadRegister(path.join(ROOT, 'config/assets.example.yaml'), path.join(ROOT, 'config/vendors.example.yaml'));
-  const order = (over: Partial<WorkOrder> = {}): WorkOrder => ({
+  // Orders as a source's mapping delivers them: ids in canonical form, as the register's are.
+  const order = (over: Partial<WorkOrder> = {}): WorkOrder => canonicalOrder({
     source: 'maximo', id: 'WO-1001', site: 'north-wtp', status: 'approved', sourceStatus: 'APPR', vendorId: 'acme-controls', technicianIds: ['tech-jdoe'],
     assetIds: ['PLC-CL2-01'], window: { start: new Date(now.getTime() + H), end: new Date(now.getTime() + 5 * H) }, type: 'planned',
     approvals: [{ by: 'ops-supervisor' }], revision: '1', ...over,
@@ -250,8 +252,8 @@ describe('shipped policy and register, evaluated', () => {
     expect(e.denials).to.deep.equal([]);
     expect(e.grants.map((g) => g.resource)).to.deep.equal([{ kind: 'network', sourceAddress: '10.8.0.21', address: '10.20.30.40', port: 502, protocol: 'tcp' }]);
     expect(e.grants[0]).to.deep.include({ targetId: 'demo-gateway', rule: 'plc-maintenance/planned-and-corrective', validFrom: new Date(now.getTime() + 45 * M), validUntil: new Date(now.getTime() + 5 * H + 15 * M) });
-    expect(ports(order({ assetIds: ['HMI-FLT-01'] }))).to.deep.equal(['HMI-FLT-01 10.20.30.50:44818']);
-    expect(ports(order({ assetIds: ['PLC-HLP-02'] }))).to.have.members(['PLC-HLP-02 10.20.30.41:502', 'PLC-HLP-02 10.20.30.41:44818']);
+    expect(ports(order({ assetIds: ['HMI-FLT-01'] }))).to.deep.equal(['hmi-flt-01 10.20.30.50:44818']);
+    expect(ports(order({ assetIds: ['PLC-HLP-02'] }))).to.have.members(['plc-hlp-02 10.20.30.41:502', 'plc-hlp-02 10.20.30.41:44818']);
   });
 
   it('denies a closed order with STATUS_NOT_ALLOWED', () => {
@@ -265,7 +267,7 @@ describe('shipped policy and register, evaluated', () => {
     expect(evaluate([emergency], register, policySet, now).denials.map((d) => d.code)).to.deep.equal(['INSUFFICIENT_APPROVALS']);
     const e = evaluate([{ ...emergency, approvals: [{ by: 'ops-supervisor' }, { by: 'security-oncall' }] }], register, policySet, now);
     expect(e.grants[0]).to.deep.include({ rule: 'plc-maintenance/emergency-critical', capped: true, validUntil: new Date(now.getTime() + 4 * H) });
-    expect(evaluate([{ ...emergency, assetIds: ['HMI-FLT-01'] }], register, policySet, now).denials.map((d) => d.code)).to.deep.equal(['NO_MATCHING_RULE']);
+    expect(evaluate([{ ...emergency, assetIds: ['hmi-flt-01'] }], register, policySet, now).denials.map((d) => d.code)).to.deep.equal(['NO_MATCHING_RULE']);
   });
 
   it('gives a vendor technician without a VPN address nothing', () => {

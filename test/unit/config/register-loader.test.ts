@@ -47,18 +47,18 @@ function expectProblem(e: WogateError, file: string, pointer: string, expected: 
 describe('register loader', () => {
   it('loads the shipped asset and vendor registers', () => {
     const r = loadRegister(path.join(ROOT, 'config/assets.example.yaml'), path.join(ROOT, 'config/vendors.example.yaml'));
-    expect([...r.assets.keys()]).to.include.members(['PLC-CL2-01', 'HMI-FLT-01', 'HIST-SCADA-01']);
+    expect([...r.assets.keys()]).to.include.members(['plc-cl2-01', 'hmi-flt-01', 'hist-scada-01']);
     expect(r.assets.size).to.be.at.least(4);
-    expect(r.assets.get('PLC-CL2-01')).to.deep.include({ class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control' });
-    expect(r.assets.get('PLC-CL2-01')?.endpoints[0]).to.deep.include({ address: '10.20.30.40', protocol: 'tcp' });
-    expect(r.assets.get('HIST-SCADA-01')).to.include({ class: 'Historian', criticality: 'medium' });
+    expect(r.assets.get('plc-cl2-01')).to.deep.include({ class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control' });
+    expect(r.assets.get('plc-cl2-01')?.endpoints[0]).to.deep.include({ address: '10.20.30.40', protocol: 'tcp' });
+    expect(r.assets.get('hist-scada-01')).to.include({ class: 'Historian', criticality: 'medium' });
     expect(r.vendors.get('acme-controls')?.technicians.map((t) => t.address)).to.deep.equal(['10.8.0.21', '10.8.0.22']);
     const other = [...r.vendors.values()].find((v) => v.id !== 'acme-controls');
     expect(other?.technicians.every((t) => t.address === undefined)).to.equal(true);
   });
 
   it('fills in defaults and leaves optional fields out', () => {
-    expect(parseAssets(ASSETS.replace(/ {4}endpoints:\n.*\n.*\n$/, ''), 'a.yaml')).to.deep.equal([{ id: 'PLC-1', class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control', endpoints: [] }]);
+    expect(parseAssets(ASSETS.replace(/ {4}endpoints:\n.*\n.*\n$/, ''), 'a.yaml')).to.deep.equal([{ id: 'plc-1', class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control', endpoints: [] }]);
     expect(parseAssets(ASSETS, 'a.yaml')[0]?.endpoints).to.deep.equal([{ address: '10.20.30.40', ports: [502], protocol: 'tcp' }]);
     expect(parseVendors(VENDORS.replace('        address: 10.8.0.21\n', ''), 'v.yaml')).to.deep.equal([{ id: 'acme-controls', technicians: [{ id: 'tech-jdoe' }] }]);
   });

@@ -90,7 +90,7 @@ describe('source mapping', () => {
         sourceStatus: 'APPR',
         vendorId: 'acme-controls',
         technicianIds: ['tech-jdoe', 'tech-asmith'],
-        assetIds: ['PLC-CL2-01', 'HMI-FLT-01'],
+        assetIds: ['plc-cl2-01', 'hmi-flt-01'],
         window: { start: new Date('2026-11-22T14:00:00Z'), end: new Date('2026-11-22T18:30:00.250Z') },
         type: 'corrective',
         approvals: [{ by: 'ops-supervisor', at: new Date('2026-11-21T16:00:00Z') }, { by: 'plant-manager' }],
@@ -192,7 +192,7 @@ describe('source mapping', () => {
 
     it('accepts one id or one object where a list is expected', () => {
       const wo = mapWorkOrder('s', withOrder({ technicians: 'tech-solo', assets: { assetnum: 'PLC-9' } }), maximo, FALLBACK);
-      expect([wo.technicianIds, wo.assetIds]).to.deep.equal([['tech-solo'], ['PLC-9']]);
+      expect([wo.technicianIds, wo.assetIds]).to.deep.equal([['tech-solo'], ['plc-9']]);
     });
 
     describe('errors name the canonical field and the JSON path', () => {
