@@ -75,7 +75,7 @@ describe('MaintainX adapter against its simulator', function () {
     const o = await source.api.fetchOrder('1001', ctx());
     expect(o).to.deep.include({
       source: 'maintainx', id: '1001', title: 'Calibrate analyser 1001', site: 'north-wtp', status: 'approved', sourceStatus: 'OPEN',
-      vendorId: 'acme-controls', technicianIds: ['tech-jdoe', 'tech-asmith'], assetIds: ['55120', 'PLC-CL2-01'], type: 'emergency',
+      vendorId: 'acme-controls', technicianIds: ['tech-jdoe', 'tech-asmith'], assetIds: ['55120', 'plc-cl2-01'], type: 'emergency',
       approvals: [{ by: 'ops-supervisor' }],
     });
     expect(o?.revision).to.equal(sim.raw('1001')?.updatedAt);
