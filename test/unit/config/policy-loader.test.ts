@@ -110,6 +110,11 @@ describe('policy loader', () => {
     expect(schema.$defs.match.properties.orderTypes.items.enum).to.deep.equal([...ORDER_TYPES]);
   });
 
+  it('reads match.vendors and match.assets in canonical form, as orders name them', () => {
+    const p = loadPolicyText(GOOD.replace('vendors: [acme-controls]', 'vendors: [ACME-Controls, ａｃｍｅ]\n      assets: [PLC-CL2-01]'), 'good.yaml');
+    expect(p.rules[0]?.match).to.deep.equal({ vendors: ['acme-controls', 'acme'], assets: ['plc-cl2-01'] });
+  });
+
   describe('refuses a bad file, naming the file, the path and what was expected', () => {
     const cases: [string, string, string, string | RegExp][] = [
       ['an unknown property, suggesting the near miss', GOOD.replace('vendors: [acme-controls]', 'critcality: [high]'), '/rules/0/match/critcality', 'unknown property "critcality" (did you mean "criticality"?)'],
@@ -127,6 +132,8 @@ describe('policy loader', () => {
       ['a bad policy name', GOOD.replace('name: test-policy', 'name: Test Policy'), '/metadata/name', 'lower-case letters, digits and dashes'],
       ['a wrong apiVersion', GOOD.replace('wogate/v1', 'wogate/v2'), '/apiVersion', 'must be "wogate/v1" (got "wogate/v2")'],
       ['a wrong type', GOOD.replace('vendors: [acme-controls]', 'vendors: acme-controls'), '/rules/0/match/vendors', 'must be an array (got a string)'],
+      ['a vendor id hiding a zero-width space', GOOD.replace('vendors: [acme-controls]', 'vendors: ["acme\\u200b-controls"]'), '/rules/0/match/vendors/0', 'match.vendors[0] holds an invisible format character (U+200B at position 4)'],
+      ['an asset id hiding a bidi override', GOOD.replace('vendors: [acme-controls]', 'assets: [PLC-1, "PLC-\\u202e2"]'), '/rules/0/match/assets/1', 'match.assets[1] holds an invisible format character (U+202E at position 4)'],
       ['a duplicate rule id', `${GOOD}  - id: r1\n    match: {}\n    require: {statuses: [approved], maxDuration: 1h}\n    grant: [{target: demo-gateway}]\n`, '/rules/1/id', 'duplicate rule id "r1" (first at /rules/0/id)'],
       ['an unknown target', GOOD.replace('target: demo-gateway', 'target: plant-fww'), '/rules/0/grant/0/target', 'unknown target "plant-fww" (configured targets: ad, ca, demo-gateway, doors, plant-fw, vault)'],
       ['a kind of access its target does not hold', GOOD.replace('- target: demo-gateway', '- target: demo-gateway\n        type: badge'), '/rules/0/grant/0/type', 'target "demo-gateway" holds network access, not badge'],
