@@ -6,6 +6,7 @@ import type { Reconciler, World } from '../engine/reconciler.js';
 import type { VendorSuspensions } from '../engine/suspensions.js';
 import type { BreakGlassService } from '../engine/breakglass.js';
 import { reviewOverdue, type BreakGlassInput } from '../domain/breakglass.js';
+import { tryCanonicalId } from '../domain/ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Source } from '../sources/source.js';
@@ -199,7 +200,7 @@ export function createApp(d: AppDeps): express.Express {
       filter.states = states as Grant['state'][];
     }
     if (typeof req.query.order === 'string') filter.orderKey = req.query.order;
-    if (typeof req.query.vendor === 'string') filter.vendorId = req.query.vendor;
+    if (typeof req.query.vendor === 'string') filter.vendorId = idOrAsSent(req.query.vendor) as string;
     res.json({ grants: await d.store.listGrants(filter) });
   });
 
@@ -229,10 +230,10 @@ export function createApp(d: AppDeps): express.Express {
   });
   route('POST', '/vendors/:id/suspend', async (req, res) => {
     // Answered after the pass, so the caller sees what the switch took away (revokes that failed keep retrying).
-    res.json(await suspendVendor(d, String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)));
+    res.json(await suspendVendor(d, idOrAsSent(String(req.params.id)) as string, actorOf(req), reasonFrom(req.body), contextOf(req)));
   });
   route('POST', '/vendors/:id/reinstate', async (req, res) => {
-    const vendorId = String(req.params.id);
+    const vendorId = idOrAsSent(String(req.params.id)) as string;
     await reinstateVendor(d, vendorId, actorOf(req), reasonFrom(req.body), contextOf(req));
     res.json({ reinstated: vendorId });
   });
@@ -247,7 +248,7 @@ export function createApp(d: AppDeps): express.Express {
     res.json({ requests: requests.map((r) => ({ ...r, reviewOverdue: reviewOverdue(r, now) })) });
   });
   route('POST', '/break-glass', async (req, res) => {
-    const r = await breakGlass().request((req.body ?? {}) as BreakGlassInput, actorOf(req), contextOf(req));
+    const r = await breakGlass().request(canonicalIds((req.body ?? {}) as BreakGlassInput), actorOf(req), contextOf(req));
     res.status(201).json({ request: r });
   });
   route('POST', '/break-glass/:id/approve', async (req, res) => {
@@ -359,4 +360,19 @@ function errorHandler(d: AppDeps) {
     }
     if (!res.headersSent) res.status(status).json({ error: { code: e.code, message: e.message } });
   };
+}
+
+/**
+ * An operator's ids (break-glass, the kill switch, grant filters) in the canonical form the register
+ * holds (src/domain/ids.ts), so `PLC-CL2-01` names the asset whatever its case. What can't be an
+ * id is left as sent, for the request's own checks to refuse naming the field.
+ */
+function canonicalIds(body: BreakGlassInput): BreakGlassInput {
+  const list = (v: unknown): unknown => (Array.isArray(v) ? v.map(idOrAsSent) : v);
+  return { ...body, vendorId: idOrAsSent(body.vendorId), technicianIds: list(body.technicianIds), assetIds: list(body.assetIds) };
+}
+
+function idOrAsSent(v: unknown): unknown {
+  const r = tryCanonicalId(v, 'id');
+  return r.ok ? r.id : v;
 }

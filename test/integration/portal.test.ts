@@ -88,7 +88,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(at).to.equal(`${url}/portal`);
     expect(res.headers.get('content-security-policy')).to.equal("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
     expect(html).to.include(`data-grant="${grantOf['tech-jdoe']}"`);
-    expect(html).to.include('PLC-CL2-01').and.include('Collect certificate');
+    expect(html).to.include('plc-cl2-01').and.include('Collect certificate');
     expect(html).to.not.include(grantOf['tech-rsingh']).and.not.include(grantOf['tech-mkeller']);
     expect(html).to.not.match(/<script/i);
     expect(jar.cookies.has('wogate_portal'), 'loopback http: the documented cookie without __Host-').to.equal(true);
