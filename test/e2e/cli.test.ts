@@ -93,7 +93,7 @@ describe('cli', function () {
     expect(r.err).to.equal('');
     expect(r.code).to.equal(0);
     expect(r.out).to.include('"status": "approved"');
-    expect(r.out).to.match(/GRANT demo-cmms\/WO-T1 tech-jdoe -> PLC-CL2-01/);
+    expect(r.out).to.match(/GRANT demo-cmms\/WO-T1 tech-jdoe -> plc-cl2-01/);
   });
 
   it('rejects an unknown scope', () => {
