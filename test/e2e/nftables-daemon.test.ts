@@ -127,6 +127,6 @@ describe('e2e: approved order → nftables access → closed order → no access
     await until(() => sim.notes(spec.id).join('\n').includes('access ENDED'), 'worklog entries written back', 10_000);
     const log = sim.notes(spec.id).join('\n');
     expect(log).to.match(/access GRANTED: tech-jdoe -> plc-cl2-01 \(10\.78\.1\.\d+ -> 10\.78\.2\.2:502\/tcp\) on plant-fw/);
-    expect(log).to.match(/access ENDED: tech-jdoe -> PLC-CL2-01/);
+    expect(log).to.match(/access ENDED: tech-jdoe -> plc-cl2-01/);
   });
 });
