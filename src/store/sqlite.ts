@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { compareRevisions, isEnded, resourceKey, WogateError, type Grant, type WorkOrder } from '../domain/index.js';
+import { compareRevisions, isEnded, resourceKey, revisionKind, WogateError, type Grant, type WorkOrder } from '../domain/index.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqlitePortalStore } from './sqlite-portal.js';
 import { breakGlassFromJson, breakGlassToJson, grantFromJson, grantToJson, orderFromJson, orderToJson } from './codec.js';
@@ -96,10 +96,13 @@ export class SqliteStore implements Store {
       const data = orderToJson(order);
       if (old) {
         const cmp = compareRevisions(order.revision, String(old.revision));
-        // Revisions that can't be compared (one stored before they were checked, a source that
-        // changed its revision field) must not freeze an order open: a move to an ended status
-        // only narrows access, so it always applies; anything else waits for a comparable one.
-        if (cmp === undefined ? !isEnded(order.status) : cmp < 0) return 'stale';
+        // Revisions that can't be compared must not freeze an order open. A stored one that is no
+        // revision at all (kept from before revisions were checked, like "Infinity") orders
+        // nothing, so the source's next valid one replaces it. Between two valid ones of different
+        // kinds (a source that moved from rowstamps to change dates) a move to an ended status
+        // only narrows access and always applies; anything else waits for a comparable revision.
+        const incomparable = cmp === undefined && revisionKind(String(old.revision)) !== undefined;
+        if (incomparable ? !isEnded(order.status) : cmp !== undefined && cmp < 0) return 'stale';
         if (cmp === 0 && old.data === data) return 'unchanged';
       }
       this.db

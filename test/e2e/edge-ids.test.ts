@@ -107,19 +107,34 @@ describe('ids, text and revisions at the edge, through a real daemon', function 
     expect(counts(t)).to.deep.equal(before);
   });
 
-  it('closes an order whose stored revision can\'t be compared with the incoming one, and revokes its access; other changes still wait', async () => {
+  async function approvedWithGrants(id: string, opened: Date): Promise<void> {
+    expect((await t.hook(demoOrder(id, 'APPR', opened, new Date()))).status).to.equal(202);
+    await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'], orderKey: `demo-cmms/${id}` })).length === 2, 'two grants active');
+  }
+  const storedRevision = (id: string, revision: string) => (t.daemon.runtime.store as SqliteStore).raw().prepare('UPDATE work_orders SET revision = ? WHERE id = ?').run(revision, id);
+  const received = async (id: string, result: string) => (await t.daemon.runtime.store.readAudit(0, 100_000)).some((r) => r.action === 'order.received' && r.subject === `demo-cmms/${id}` && (r.details as { result?: string }).result === result);
+
+  it('closes an order whose stored revision can\'t be compared with the incoming one (a rowstamp, now a change date), and revokes its access; other changes wait', async () => {
     const opened = new Date();
-    expect((await t.hook(demoOrder('WO-R2', 'APPR', opened, new Date()))).status).to.equal(202);
-    await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-R2' })).length === 2, 'two grants active');
-    // As an order stored before revisions were checked: its revision sorts after everything as text.
-    (t.daemon.runtime.store as SqliteStore).raw().prepare("UPDATE work_orders SET revision = 'Infinity' WHERE id = 'WO-R2'").run();
+    await approvedWithGrants('WO-R2', opened);
+    storedRevision('WO-R2', '884412');
     const later = new Date(opened.getTime() + 60_000);
     expect((await t.hook(demoOrder('WO-R2', 'WMATL', later, new Date()))).status).to.equal(202);
-    await until(async () => (await t.daemon.runtime.store.readAudit(0, 100_000)).some((r) => r.action === 'order.received' && r.subject === 'demo-cmms/WO-R2' && (r.details as { result?: string }).result === 'stale'), 'the on-hold change held back');
+    await until(() => received('WO-R2', 'stale'), 'the on-hold change held back');
     expect((await t.daemon.runtime.store.getOrder('demo-cmms', 'WO-R2'))?.status).to.equal('approved');
     expect((await t.hook(demoOrder('WO-R2', 'CLOSE', new Date(later.getTime() + 60_000), new Date()))).status).to.equal(202);
     await until(async () => (await t.daemon.runtime.store.getOrder('demo-cmms', 'WO-R2'))?.status === 'closed', 'the order closed');
     await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-R2' })).length === 0, 'its grants revoked');
+    expect(t.gateway.open.size).to.equal(0);
+  });
+
+  it('replaces a stored revision of "Infinity" (kept from before revisions were checked) with the source\'s next one, so the order is not frozen', async () => {
+    const opened = new Date();
+    await approvedWithGrants('WO-R3', opened);
+    storedRevision('WO-R3', 'Infinity');
+    expect((await t.hook(demoOrder('WO-R3', 'WMATL', new Date(opened.getTime() + 60_000), new Date()))).status).to.equal(202);
+    await until(async () => (await t.daemon.runtime.store.getOrder('demo-cmms', 'WO-R3'))?.status === 'on_hold', 'the order on hold');
+    await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-R3' })).length === 0, 'its grants revoked');
     expect(t.gateway.open.size).to.equal(0);
   });
 });
