@@ -18,6 +18,7 @@ import { MaximoSource } from '../sources/maximo.js';
 import { maximoOptionsFromConfig } from '../sources/maximo-config.js';
 import { sapSourceOptions } from '../sources/sap-schema.js';
 import type { Source } from '../sources/source.js';
+import { canonicalStoredOrder } from '../sources/canonical-order.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { HttpTarget } from '../targets/http.js';
@@ -71,6 +72,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
   }
   let world = readWorld(config, fromSources);
   const audit = new AuditLog(store, clock);
+  await canonicaliseStoredOrders(store, audit, clock);
   const suspensions = new VendorSuspensions(store, audit, clock);
   await suspensions.load();
   return {
@@ -106,6 +108,25 @@ function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly Ass
   const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
   return { world: { policySet, register }, warnings: [...warnings, ...disabledUse] };
 }
+
+/**
+ * Once per store: orders stored before ids were canonical are rewritten in canonical form, so
+ * that they keep matching the (now canonical) register instead of losing their access at the
+ * first reconcile, and `Alice` + `alice` stop counting as two approvals without waiting for the
+ * source to send the order again (decision 11).
+ */
+async function canonicaliseStoredOrders(store: Store, audit: AuditLog, clock: () => Date): Promise<void> {
+  if (await store.getState(CANONICAL_IDS_STATE)) return;
+  let rewritten = 0;
+  for (const order of await store.listOrders(new Date(0))) {
+    const canonical = canonicalStoredOrder(order);
+    if (JSON.stringify(canonical) !== JSON.stringify(order) && (await store.upsertOrder(canonical, clock())) === 'updated') rewritten++;
+  }
+  if (rewritten > 0) await audit.append({ actor: 'wogate', action: 'store.ids_canonicalised', subject: 'work_orders', details: { orders: rewritten } });
+  await store.setState(CANONICAL_IDS_STATE, clock().toISOString());
+}
+
+const CANONICAL_IDS_STATE = 'ids:canonical';
 
 /**
  * Without portal.oidc.vendorClaim the portal finds a technician's vendor in the register, which is

@@ -63,3 +63,27 @@ export function clipText(text: string, max: number): string {
 export function canonicalAsset<R extends AssetRecord>(record: R): R {
   return { ...record, id: canonical('asset id', record.id) };
 }
+
+/**
+ * An order stored before ids were canonical (decision 11), read again in canonical form: ids
+ * that can't be canonical stay as stored (they match nothing in the register), approvers that
+ * can't be are dropped (they no longer count). Used once per store, at the first start.
+ */
+export function canonicalStoredOrder(order: WorkOrder): WorkOrder {
+  const id = (raw: string) => {
+    const r = tryCanonicalId(raw, 'id');
+    return r.ok ? r.id : raw;
+  };
+  const approvals = new Map<string, Approval>();
+  for (const a of order.approvals) {
+    const by = tryCanonicalId(a.by, 'approver');
+    if (by.ok && !approvals.has(by.id)) approvals.set(by.id, { ...a, by: by.id });
+  }
+  return {
+    ...order,
+    vendorId: order.vendorId === '' ? '' : id(order.vendorId),
+    technicianIds: [...new Set(order.technicianIds.map(id))],
+    assetIds: [...new Set(order.assetIds.map(id))],
+    approvals: [...approvals.values()],
+  };
+}

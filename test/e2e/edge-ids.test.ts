@@ -1,9 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { demoOrder } from '../../src/demo/demo.js';
-import type { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { WorkOrder } from '../../src/domain/index.js';
 import { REPO, startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
+import { tmpDir } from '../helpers/world.js';
 
 // Ids, text and revisions as they arrive at the edge, through a real daemon receiving signed
 // webhooks (the example config's generic source, policies and registers): one canonical form for
@@ -136,5 +139,41 @@ describe('ids, text and revisions at the edge, through a real daemon', function 
     await until(async () => (await t.daemon.runtime.store.getOrder('demo-cmms', 'WO-R3'))?.status === 'on_hold', 'the order on hold');
     await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-R3' })).length === 0, 'its grants revoked');
     await until(() => t.gateway.open.size === 0, 'the gateway holding nothing');
+  });
+});
+
+describe('orders stored before ids were canonical, at the first start of this version', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let t: TestDaemon | undefined;
+  afterEach(async () => {
+    await t?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('are rewritten in canonical form once: they keep their access, and two spellings of one approver count once', async () => {
+    dir = tmpDir();
+    const file = path.join(dir, 'old.db');
+    const old = new SqliteStore(file);
+    await old.migrate();
+    const now = new Date();
+    const base: WorkOrder = {
+      source: 'demo-cmms', id: 'WO-OLD1', site: 'north-wtp', status: 'approved', sourceStatus: 'APPR', vendorId: 'ACME-Controls', technicianIds: ['Tech-JDoe'],
+      assetIds: ['PLC-CL2-01', 'HMI-FLT-01'], window: { start: new Date(now.getTime() - 60_000), end: new Date(now.getTime() + 2 * 3_600_000) }, type: 'planned',
+      approvals: [{ by: 'ops-supervisor' }], revision: now.toISOString(),
+    };
+    await old.upsertOrder(base, now);
+    await old.upsertOrder({ ...base, id: 'WO-OLD2', type: 'emergency', assetIds: ['PLC-CL2-01'], approvals: [{ by: 'ops-supervisor' }, { by: 'OPS-Supervisor' }] }, now);
+    await old.close();
+
+    t = await startDaemon({ edit: (c) => { c.store.path = file; } });
+    const store = t.daemon.runtime.store;
+    expect((await store.getOrder('demo-cmms', 'WO-OLD1'))?.assetIds).to.deep.equal(['plc-cl2-01', 'hmi-flt-01']);
+    expect((await store.getOrder('demo-cmms', 'WO-OLD2'))?.approvals.map((a) => a.by)).to.deep.equal(['ops-supervisor']);
+    await until(async () => (await store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-OLD1' })).length === 2, 'the old order\'s two grants active');
+    expect((await store.listGrants({ states: ['active'], orderKey: 'demo-cmms/WO-OLD1' })).map((g) => `${g.vendorId}/${g.technicianId}`)).to.deep.equal(['acme-controls/tech-jdoe', 'acme-controls/tech-jdoe']);
+    expect(await store.listGrants({ orderKey: 'demo-cmms/WO-OLD2' })).to.deep.equal([]);
+    const rewrites = (await store.readAudit(0, 100_000)).filter((r) => r.action === 'store.ids_canonicalised');
+    expect(rewrites.map((r) => r.details)).to.deep.equal([{ orders: 2 }]);
   });
 });
