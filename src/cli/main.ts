@@ -7,7 +7,7 @@ import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { createLogger, silentLogger } from '../log.js';
-import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets } from './runtime.js';
+import { buildEngine, buildSources, buildTargets, openRuntime, openSecrets, refuseAmbiguousTechnicians } from './runtime.js';
 import { serve } from './serve.js';
 
 const DEFAULT_CONFIG = process.env.WOGATE_CONFIG ?? 'config/wogate.example.yaml';
@@ -57,6 +57,7 @@ export function buildCli(): Command {
       const config = loadConfig(o.config);
       const { policySet, warnings } = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: targetHolds(config) });
       const register = loadRegister(config.register.assets, config.register.vendors);
+      refuseAmbiguousTechnicians(config, register.vendors.values());
       for (const w of warnings) console.log(`warning: ${w}`);
       const rules = policySet.policies.reduce((n, p) => n + p.rules.length, 0);
       console.log(`ok: ${policySet.policies.length} policy file(s), ${rules} rule(s), ${register.assets.size} asset(s), ${register.vendors.size} vendor(s)`);

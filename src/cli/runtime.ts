@@ -133,7 +133,7 @@ const CANONICAL_IDS_STATE = 'ids:canonical';
  * only sound while no technician id is listed under two vendors: otherwise vendor B's technician
  * whose subject is vendor A's technician id would see, and collect, A's credentials.
  */
-function refuseAmbiguousTechnicians(config: Config, vendors: Iterable<Vendor>): void {
+export function refuseAmbiguousTechnicians(config: Config, vendors: Iterable<Vendor>): void {
   if (!config.portal || config.portal.oidc.vendorClaim !== undefined) return;
   const shared = [...sharedTechnicianIds(vendors)];
   if (shared.length === 0) return;
