@@ -38,8 +38,9 @@ function remote(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? '?';
 }
 
+/** `portal:<vendor>/<technician>`: a technician id alone may name people of two vendors. */
 function actor(req: PortalRequest): string {
-  return req.portalSession ? `portal:${req.portalSession.technicianId}` : `remote:${remote(req)}`;
+  return req.portalSession ? `portal:${req.portalSession.vendorId}/${req.portalSession.technicianId}` : `remote:${remote(req)}`;
 }
 
 /**
@@ -106,14 +107,14 @@ export function createPortalRouter(d: PortalDeps): express.Router {
     if (old) await d.store.portal.deleteSession(old.idHash);
     await d.sessions.create(res, { technicianId, vendorId, subject: id.sub }, now);
     const amr = Array.isArray(id.claims.amr) ? id.claims.amr : [];
-    await d.audit.append({ actor: `portal:${technicianId}`, action: 'portal.signed_in', subject: `technician:${technicianId}`, details: { sub: id.sub, vendorId, amr, acr: id.claims.acr ?? null, remote: remote(req) } });
+    await d.audit.append({ actor: `portal:${vendorId}/${technicianId}`, action: 'portal.signed_in', subject: `technician:${vendorId}/${technicianId}`, details: { sub: id.sub, vendorId, amr, acr: id.claims.acr ?? null, remote: remote(req) } });
     res.redirect(303, returnTo);
   });
 
   r.post('/logout', form, signedIn, csrf, async (req: PortalRequest, res) => {
     const s = req.portalSession as PortalSession;
     await d.sessions.destroy(res, s);
-    await d.audit.append({ actor: actor(req), action: 'portal.signed_out', subject: `technician:${s.technicianId}`, details: {} });
+    await d.audit.append({ actor: actor(req), action: 'portal.signed_out', subject: `technician:${s.vendorId}/${s.technicianId}`, details: {} });
     res.redirect(303, '/portal');
   });
 

@@ -133,7 +133,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(res.headers.get('content-type')).to.match(/^text\/html/);
     const page = await res.text();
     expect(page).to.include('No such grant').and.not.include('BEGIN');
-    expect((await refusals('not_your_grant')).at(-1)?.actor).to.equal('portal:tech-mkeller');
+    expect((await refusals('not_your_grant')).at(-1)?.actor).to.equal('portal:hydro-analytics/tech-mkeller');
     expect(await waiting('tech-jdoe')).to.equal(true);
   });
 
@@ -161,7 +161,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(cert.subject.getField('CN').value).to.equal('tech-jdoe.acme-controls');
     expect((cert.publicKey as forge.pki.rsa.PublicKey).n.equals(key.n), 'the key belongs to the certificate').to.equal(true);
     expect(() => forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(Buffer.from(data, 'base64').toString('binary')), 'wrong-passphrase')).to.throw();
-    expect((await audit('portal.credential_collected')).at(-1)).to.deep.include({ actor: 'portal:tech-jdoe', subject: `grant:${grantOf['tech-jdoe']}` });
+    expect((await audit('portal.credential_collected')).at(-1)).to.deep.include({ actor: 'portal:acme-controls/tech-jdoe', subject: `grant:${grantOf['tech-jdoe']}` });
 
     const again = await post();
     expect(again.status).to.equal(410);
@@ -169,7 +169,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(await refusals('already_collected')).to.have.length(1);
     const db = new Database(path.join(t.dir, 'wogate.db'), { readonly: true });
     try {
-      expect(db.prepare('SELECT sealed, collected_by FROM portal_credentials WHERE grant_id = ?').get(grantOf['tech-jdoe'])).to.deep.equal({ sealed: null, collected_by: 'portal:tech-jdoe' });
+      expect(db.prepare('SELECT sealed, collected_by FROM portal_credentials WHERE grant_id = ?').get(grantOf['tech-jdoe'])).to.deep.equal({ sealed: null, collected_by: 'portal:acme-controls/tech-jdoe' });
     } finally {
       db.close();
     }
