@@ -6,6 +6,7 @@ import type { Reconciler, World } from '../engine/reconciler.js';
 import type { VendorSuspensions } from '../engine/suspensions.js';
 import type { BreakGlassService } from '../engine/breakglass.js';
 import { reviewOverdue, type BreakGlassInput } from '../domain/breakglass.js';
+import { tryCanonicalId } from '../domain/ids.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Source } from '../sources/source.js';
@@ -45,7 +46,7 @@ export interface AppDeps {
   /** Verifies OIDC access tokens for the admin API (auth.oidc); without it only wgt_ API tokens are accepted. */
   readonly oidc?: OidcVerifier;
   /** The vendor portal under /portal (config portal); absent = no portal routes. */
-  readonly portal?: Omit<PortalDeps, 'store' | 'audit' | 'log' | 'clock' | 'loginLimiter' | 'refusals' | 'metrics'>;
+  readonly portal?: Omit<PortalDeps, 'store' | 'world' | 'audit' | 'log' | 'clock' | 'loginLimiter' | 'refusals' | 'metrics'>;
   /** Break-glass requests (the config's breakGlass section decides whether they are allowed). */
   readonly breakGlass?: BreakGlassService;
   /** The vendor kill switch. */
@@ -215,7 +216,7 @@ export function createApp(deps: AppDeps): express.Express {
       filter.states = states as Grant['state'][];
     }
     if (typeof req.query.order === 'string') filter.orderKey = req.query.order;
-    if (typeof req.query.vendor === 'string') filter.vendorId = req.query.vendor;
+    if (typeof req.query.vendor === 'string') filter.vendorId = idOrAsSent(req.query.vendor) as string;
     res.json({ grants: await d.store.listGrants(filter) });
   });
 
@@ -255,10 +256,10 @@ export function createApp(deps: AppDeps): express.Express {
   });
   route('POST', '/vendors/:id/suspend', async (req, res) => {
     // Answered after the pass, so the caller sees what the switch took away (revokes that failed keep retrying).
-    res.json(await suspendVendor(d, String(req.params.id), actorOf(req), reasonFrom(req.body), contextOf(req)));
+    res.json(await suspendVendor(d, idOrAsSent(String(req.params.id)) as string, actorOf(req), reasonFrom(req.body), contextOf(req)));
   });
   route('POST', '/vendors/:id/reinstate', async (req, res) => {
-    const vendorId = String(req.params.id);
+    const vendorId = idOrAsSent(String(req.params.id)) as string;
     await reinstateVendor(d, vendorId, actorOf(req), reasonFrom(req.body), contextOf(req));
     res.json({ reinstated: vendorId });
   });
@@ -273,7 +274,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ requests: requests.map((r) => ({ ...r, reviewOverdue: reviewOverdue(r, now) })) });
   });
   route('POST', '/break-glass', async (req, res) => {
-    const r = await breakGlass().request((req.body ?? {}) as BreakGlassInput, actorOf(req), contextOf(req));
+    const r = await breakGlass().request(canonicalIds((req.body ?? {}) as BreakGlassInput), actorOf(req), contextOf(req));
     res.status(201).json({ request: r });
   });
   route('POST', '/break-glass/:id/approve', async (req, res) => {
@@ -297,7 +298,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use('/v1', v1);
   // The pages count against the same per-address limit as the admin API (sign-in has its own, stricter one).
-  if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, refusals: d.refusals, metrics: d.metrics }));
+  if (d.portal) app.use('/portal', limits.admin, createPortalRouter({ ...d.portal, store: d.store, world: d.world, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, refusals: d.refusals, metrics: d.metrics }));
   if (d.staff) {
     const staff = createStaffRouter({ ...d.staff, store: d.store, audit: d.audit, log: d.log, clock: d.clock, loginLimiter: limits.login, refusals: d.refusals, metrics: d.metrics, reconciler: d.reconciler, world: d.world, ...(d.suspensions ? { suspensions: d.suspensions } : {}) });
     checkStaffPages(staff);
@@ -431,4 +432,19 @@ function errorHandler(d: AppDeps & { refusals: RefusalSink }) {
     if (status === 403 && !req.path.startsWith('/v1/hooks/')) res.set('www-authenticate', 'Bearer realm="wogate", error="insufficient_scope"');
     if (!res.headersSent) res.status(status).json({ error: { code: e.code, message: e.message } });
   };
+}
+
+/**
+ * An operator's ids (break-glass, the kill switch, grant filters) in the canonical form the register
+ * holds (src/domain/ids.ts), so `PLC-CL2-01` names the asset whatever its case. What can't be an
+ * id is left as sent, for the request's own checks to refuse naming the field.
+ */
+function canonicalIds(body: BreakGlassInput): BreakGlassInput {
+  const list = (v: unknown): unknown => (Array.isArray(v) ? v.map(idOrAsSent) : v);
+  return { ...body, vendorId: idOrAsSent(body.vendorId), technicianIds: list(body.technicianIds), assetIds: list(body.assetIds) };
+}
+
+function idOrAsSent(v: unknown): unknown {
+  const r = tryCanonicalId(v, 'id');
+  return r.ok ? r.id : v;
 }

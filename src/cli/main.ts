@@ -6,7 +6,7 @@ import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { silentLogger } from '../log.js';
-import { authorityWarnings, buildSources, openRuntime, openSecrets, sourceAuthorities } from './runtime.js';
+import { authorityWarnings, buildSources, openRuntime, openSecrets, refuseAmbiguousTechnicians, sourceAuthorities } from './runtime.js';
 import { loadApprovers } from '../config/approvers-loader.js';
 import { BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
 import { evaluationInputs } from '../engine/reconciler.js';
@@ -66,6 +66,7 @@ export function buildCli(): Command {
       const loaded = loadPolicies(o.dir ?? config.policies.dir, { knownTargets: targetHolds(config), knownSources });
       const { policySet } = loaded;
       const register = loadRegister(config.register.assets, config.register.vendors);
+      refuseAmbiguousTechnicians(config, register.vendors.values());
       const approvers = config.register.approvers !== undefined ? loadApprovers(config.register.approvers) : undefined;
       const warnings = [...loaded.warnings, ...authorityWarnings(config, policySet, approvers)];
       const authorities = sourceAuthorities(config);

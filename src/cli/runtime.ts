@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { AuditLog } from '../audit/audit.js';
 import { CheckpointAnchor } from '../audit/checkpoints.js';
 import { loadAuditKeys, type AuditKeys } from '../audit/keys.js';
-import { mergeAssets, parseDuration, WogateError, type AssetConflict, type AssetRecord, type ApproverIndex, type MergedRegister, type PolicySet, type SourceAuthorities, type SourceAuthority } from '../domain/index.js';
+import { mergeAssets, parseDuration, sharedTechnicianIds, WogateError, type AssetConflict, type AssetRecord, type ApproverIndex, type MergedRegister, type PolicySet, type SourceAuthorities, type SourceAuthority, type Vendor } from '../domain/index.js';
 import { BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
 import { loadApprovers } from '../config/approvers-loader.js';
 import { loadConfig, resolveSecret, targetHolds, resolveSecrets, type AdapterTargetConfig, type ApiSourceConfig, type Config, type TargetConfig, type VaultValues } from '../config/config.js';
@@ -22,6 +22,7 @@ import { MaximoSource } from '../sources/maximo.js';
 import { maximoOptionsFromConfig } from '../sources/maximo-config.js';
 import { sapSourceOptions } from '../sources/sap-schema.js';
 import type { Source } from '../sources/source.js';
+import { canonicalStoredOrder } from '../sources/canonical-order.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { HttpTarget } from '../targets/http.js';
@@ -81,6 +82,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
     await store.close();
     throw e;
   }
+  await canonicaliseStoredOrders(store, audit, clock);
   const suspensions = new VendorSuspensions(store, audit, clock);
   await suspensions.load();
   return {
@@ -151,6 +153,7 @@ function readWorld(config: Config, fromSources: ReadonlyMap<string, readonly Ass
   const knownSources = [...config.sources.map((s) => s.id), ...(config.breakGlass ? [BREAK_GLASS_SOURCE] : [])];
   const { policySet, warnings } = loadPolicies(config.policies.dir, { knownTargets: targetHolds(config), knownSources });
   const overlay = loadRegister(config.register.assets, config.register.vendors);
+  refuseAmbiguousTechnicians(config, overlay.vendors.values());
   const approvers = config.register.approvers !== undefined ? loadApprovers(config.register.approvers) : undefined;
   const register = { ...mergeAssets([...overlay.assets.values()], fromSources, [...overlay.vendors.values()]), ...(approvers ? { approvers } : {}) };
   const disabledUse = policySet.policies.flatMap((p) => p.rules.flatMap((r) => r.grant.filter((g) => !enabled.has(g.target)).map((g) => `${p.file}: rule ${r.id} grants on target "${g.target}", which is disabled: those grants will fail until it is enabled`)));
@@ -168,6 +171,38 @@ export function authorityWarnings(config: Config, policySet: PolicySet, approver
 /** What each configured source may authorise, for the domain. */
 export function sourceAuthorities(config: Config): SourceAuthorities {
   return new Map(config.sources.map((s): [string, SourceAuthority] => [s.id, { trustAssets: s.trustAssets, ...(s.authorises?.sites ? { sites: s.authorises.sites } : {}), ...(s.authorises?.vendors ? { vendors: s.authorises.vendors } : {}) }]));
+}
+
+/**
+ * Once per store: orders stored before ids were canonical are rewritten in canonical form, so
+ * that they keep matching the (now canonical) register instead of losing their access at the
+ * first reconcile, and `Alice` + `alice` stop counting as two approvals without waiting for the
+ * source to send the order again (decision 11).
+ */
+async function canonicaliseStoredOrders(store: Store, audit: AuditLog, clock: () => Date): Promise<void> {
+  if (await store.getState(CANONICAL_IDS_STATE)) return;
+  let rewritten = 0;
+  for (const order of await store.listOrders(new Date(0))) {
+    const canonical = canonicalStoredOrder(order);
+    if (JSON.stringify(canonical) !== JSON.stringify(order) && (await store.upsertOrder(canonical, clock())) === 'updated') rewritten++;
+  }
+  if (rewritten > 0) await audit.append({ actor: 'wogate', action: 'store.ids_canonicalised', subject: 'work_orders', details: { orders: rewritten } });
+  await store.setState(CANONICAL_IDS_STATE, clock().toISOString());
+}
+
+const CANONICAL_IDS_STATE = 'ids:canonical';
+
+/**
+ * Without portal.oidc.vendorClaim the portal finds a technician's vendor in the register, which is
+ * only sound while no technician id is listed under two vendors: otherwise vendor B's technician
+ * whose subject is vendor A's technician id would see, and collect, A's credentials.
+ */
+export function refuseAmbiguousTechnicians(config: Config, vendors: Iterable<Vendor>): void {
+  if (!config.portal || config.portal.oidc.vendorClaim !== undefined) return;
+  const shared = [...sharedTechnicianIds(vendors)];
+  if (shared.length === 0) return;
+  const lines = shared.map(([id, vs]) => `technician id "${id}" is listed under vendors ${vs.map((v) => `"${v}"`).join(' and ')}`);
+  throw new WogateError('REGISTER_INVALID', `${config.register.vendors}: ${lines.join('; ')}; the portal has no portal.oidc.vendorClaim, so a sign-in could not tell these technicians apart. Set portal.oidc.vendorClaim to a claim naming the vendor, or give each technician an id unique across vendors`, { file: config.register.vendors, technicians: shared.map(([id, vs]) => ({ id, vendors: vs })) });
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   type Rule,
   type RuleMatch,
 } from '../domain/index.js';
+import { tryCanonicalId } from '../domain/ids.js';
 import { byPosition, formatProblem, parseYaml, problemsError, schemaProblems, type Locate, type Problem } from './schema.js';
 
 const SCHEMA = 'policy.schema.json';
@@ -201,7 +202,7 @@ function check(text: string, file: string, opts: PolicyLoadOptions): Checked {
       const risk = RISKY_STATUSES[status];
       if (risk) warnings.push(formatProblem(file, at(locate, `${base}/require/statuses`, `rule "${r.id}" allows status "${status}": ${risk}`)));
     }
-    rules.push({ id: r.id, ...(r.description !== undefined ? { description: r.description } : {}), match: copyMatch(r.match), require, grant });
+    rules.push({ id: r.id, ...(r.description !== undefined ? { description: r.description } : {}), match: copyMatch(r.match, (key, k, message) => problems.push(at(locate, `${base}/match/${key}/${k}`, message))), require, grant });
   }
   if (problems.length > 0) return { problems: problems.sort(byPosition), warnings, locate };
   const policy: Policy = {
@@ -213,8 +214,17 @@ function check(text: string, file: string, opts: PolicyLoadOptions): Checked {
   return { policy, problems: [], warnings, locate };
 }
 
-/** Only the keys the file set: an absent list means "any", so it must stay absent. */
-function copyMatch(m: RuleMatch): RuleMatch {
+/**
+ * Only the keys the file set: an absent list means "any", so it must stay absent. Vendor and asset
+ * ids are compared in their canonical form (src/domain/ids.ts), as every order's are.
+ */
+function copyMatch(m: RuleMatch, problem: (key: 'vendors' | 'assets', index: number, message: string) => void): RuleMatch {
+  const ids = (key: 'vendors' | 'assets', list: readonly string[]) => list.map((raw, k) => {
+    const r = tryCanonicalId(raw, `match.${key}[${k}]`);
+    if (r.ok) return r.id;
+    problem(key, k, r.error.message);
+    return raw;
+  });
   const out: {
     vendors?: readonly string[];
     sites?: readonly string[];
@@ -225,12 +235,12 @@ function copyMatch(m: RuleMatch): RuleMatch {
     orderTypes?: readonly OrderType[];
     sources?: readonly string[];
   } = {};
-  if (m.vendors) out.vendors = [...m.vendors];
+  if (m.vendors) out.vendors = ids('vendors', m.vendors);
   if (m.sites) out.sites = [...m.sites];
   if (m.zones) out.zones = [...m.zones];
   if (m.assetClasses) out.assetClasses = [...m.assetClasses];
   if (m.criticality) out.criticality = [...m.criticality];
-  if (m.assets) out.assets = [...m.assets];
+  if (m.assets) out.assets = ids('assets', m.assets);
   if (m.orderTypes) out.orderTypes = [...m.orderTypes];
   if (m.sources) out.sources = [...m.sources];
   return out;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { makeRegister, WogateError, type Asset, type Criticality, type Endpoint, type Register, type Technician, type Vendor } from '../domain/index.js';
+import { tryCanonicalId } from '../domain/ids.js';
 import { byPosition, parseYaml, problemsError, schemaProblems, type Locate, type Problem } from './schema.js';
 
 const ASSETS = 'register.schema.json#/$defs/assetsFile';
@@ -35,13 +36,16 @@ export function parseAssets(text: string, file: string): Asset[] {
   const raw = (data as { assets: RawAsset[] }).assets;
   const problems: Problem[] = [];
   const first = new Map<string, number>();
+  const ids = raw.map((a, i) => idAt(locate, `/assets/${i}/id`, a.id, problems));
   for (const [i, a] of raw.entries()) {
-    const seen = first.get(a.id);
-    if (seen !== undefined) problems.push(at(locate, `/assets/${i}/id`, `duplicate asset id "${a.id}" (first at /assets/${seen}/id)`));
-    else first.set(a.id, i);
+    const id = ids[i];
+    if (id === undefined) continue;
+    const seen = first.get(id);
+    if (seen !== undefined) problems.push(at(locate, `/assets/${i}/id`, `duplicate asset id "${a.id}" (first at /assets/${seen}/id${sameSpelling(raw[seen]?.id, a.id)})`));
+    else first.set(id, i);
   }
   fail(file, problems);
-  return raw.map(toAsset);
+  return raw.map((a, i) => toAsset({ ...a, id: ids[i] as string }));
 }
 
 /** The `vendors:` file's text; `file` is used in messages. */
@@ -54,16 +58,22 @@ export function parseVendors(text: string, file: string): Vendor[] {
   // One address, one technician: the firewall cannot tell two people on one address apart.
   const addressAt = new Map<string, string>();
   const accountAt = new Map<string, string>();
-  for (const [i, v] of raw.entries()) {
+  const vendors = raw.map((v, i) => ({
+    ...v,
+    id: idAt(locate, `/vendors/${i}/id`, v.id, problems) ?? v.id,
+    technicians: v.technicians.map((t, j) => ({ ...t, id: idAt(locate, `/vendors/${i}/technicians/${j}/id`, t.id, problems) ?? t.id })),
+  }));
+  for (const [i, v] of vendors.entries()) {
     const seen = vendorAt.get(v.id);
-    if (seen !== undefined) problems.push(at(locate, `/vendors/${i}/id`, `duplicate vendor id "${v.id}" (first at /vendors/${seen}/id)`));
+    if (seen !== undefined) problems.push(at(locate, `/vendors/${i}/id`, `duplicate vendor id "${raw[i]?.id}" (first at /vendors/${seen}/id${sameSpelling(raw[seen]?.id, raw[i]?.id)})`));
     else vendorAt.set(v.id, i);
     const techAt = new Map<string, number>();
     for (const [j, t] of v.technicians.entries()) {
       const base = `/vendors/${i}/technicians/${j}`;
       const seenTech = techAt.get(t.id);
       if (seenTech !== undefined) {
-        problems.push(at(locate, `${base}/id`, `duplicate technician id "${t.id}" in vendor "${v.id}" (first at /vendors/${i}/technicians/${seenTech}/id)`));
+        const spelled = raw[i]?.technicians[j]?.id;
+        problems.push(at(locate, `${base}/id`, `duplicate technician id "${spelled}" in vendor "${raw[i]?.id}" (first at /vendors/${i}/technicians/${seenTech}/id${sameSpelling(raw[i]?.technicians[seenTech]?.id, spelled)})`));
       } else techAt.set(t.id, j);
       for (const [name, account] of Object.entries(t.accounts ?? {})) {
         // Two people on one account would each be given, and lose, the other's access.
@@ -81,7 +91,20 @@ export function parseVendors(text: string, file: string): Vendor[] {
     }
   }
   fail(file, problems);
-  return raw.map(toVendor);
+  return vendors.map(toVendor);
+}
+
+/** The canonical form of a register id (src/domain/ids.ts), or undefined with the problem recorded at `pointer`. */
+function idAt(locate: Locate, pointer: string, raw: string, problems: Problem[]): string | undefined {
+  const r = tryCanonicalId(raw, pointer);
+  if (r.ok) return r.id;
+  problems.push(at(locate, pointer, r.error.message.startsWith(pointer) ? r.error.message.slice(pointer.length).trimStart() : r.error.message));
+  return undefined;
+}
+
+/** Two spellings of one id are one id: say so, or the duplicate looks like a false alarm. */
+function sameSpelling(first: string | undefined, again: string | undefined): string {
+  return first !== undefined && again !== undefined && first !== again ? `, spelled "${first}": ids are compared case-insensitively in Unicode NFKC form` : '';
 }
 
 function toAsset(a: RawAsset): Asset {

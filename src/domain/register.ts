@@ -124,3 +124,20 @@ export function mergeAssets(overlay: readonly Asset[], fromSources: ReadonlyMap<
   }
   return { ...makeRegister(assets, vendors), withheld, syncedOnly, conflicts };
 }
+
+/**
+ * Technician ids that appear under more than one vendor, each with the vendors naming it. Ids are
+ * unique only inside a vendor; where a sign-in names the technician but not the vendor, such an
+ * id would let one vendor's technician act as another's.
+ */
+export function sharedTechnicianIds(vendors: Iterable<Vendor>): Map<string, string[]> {
+  const byTechnician = new Map<string, string[]>();
+  for (const v of vendors) for (const t of v.technicians) byTechnician.set(t.id, [...(byTechnician.get(t.id) ?? []), v.id]);
+  return new Map([...byTechnician].filter(([, vs]) => vs.length > 1));
+}
+
+/** The vendor whose register entry lists `technicianId`, when exactly one does. */
+export function vendorOfTechnician(register: Pick<Register, 'vendors'>, technicianId: string): string | undefined {
+  const holders = [...register.vendors.values()].filter((v) => v.technicians.some((t) => t.id === technicianId));
+  return holders.length === 1 ? holders[0]?.id : undefined;
+}

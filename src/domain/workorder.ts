@@ -39,16 +39,59 @@ export function orderKey(o: { source: string; id: string }): string {
   return `${o.source}/${o.id}`;
 }
 
+/** Statuses after which an order allows nothing: a move to one of them only ever narrows access. */
+export const ENDED_STATUSES: readonly CanonicalStatus[] = ['completed', 'closed', 'cancelled'];
+
+export function isEnded(status: CanonicalStatus): boolean {
+  return ENDED_STATUSES.includes(status);
+}
+
 /**
- * Orders revisions: numeric when both are numbers (rowstamps), otherwise as ISO-8601 text,
- * which sorts chronologically when the source uses one format.
+ * A revision is a finite decimal number (Maximo's rowstamp, a generic source's sequence) or an
+ * ISO-8601 date-time with an offset (SAP's and MaintainX's change times, Maximo's changedate, the
+ * delivery's event time). Nothing else is ordered: text comparison of arbitrary values let
+ * `"Infinity"` sort after every later number and freeze an order open.
  */
-export function compareRevisions(a: string, b: string): number {
-  const na = Number(a);
-  const nb = Number(b);
-  if (a.trim() !== '' && b.trim() !== '' && Number.isFinite(na) && Number.isFinite(nb)) return Math.sign(na - nb);
-  const ta = Date.parse(a);
-  const tb = Date.parse(b);
-  if (Number.isFinite(ta) && Number.isFinite(tb)) return Math.sign(ta - tb);
-  return a < b ? -1 : a > b ? 1 : 0;
+export type RevisionKind = 'number' | 'timestamp';
+
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const NON_NEGATIVE_INTEGER = /^\+?\d+$/;
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})$/;
+const MAX_REVISION_LENGTH = 64;
+
+export function revisionKind(revision: string): RevisionKind | undefined {
+  const s = revision.trim();
+  if (s === '' || s.length > MAX_REVISION_LENGTH) return undefined;
+  if (DECIMAL.test(s)) return Number.isFinite(Number(s)) ? 'number' : undefined;
+  if (ISO_WITH_OFFSET.test(s)) return Number.isFinite(Date.parse(s.replace(',', '.'))) ? 'timestamp' : undefined;
+  return undefined;
+}
+
+/** Why `revision` can't order an order's updates, or undefined when it can. */
+export function revisionProblem(revision: string): string | undefined {
+  return revisionKind(revision) === undefined
+    ? `revision ${JSON.stringify(revision.length > 64 ? `${revision.slice(0, 64)}…` : revision)} is neither a finite number nor an ISO-8601 date-time with an offset`
+    : undefined;
+}
+
+/**
+ * Orders two revisions of one order: -1, 0 or 1; undefined when they can't be compared (either is
+ * not a revision, or one is a number and the other a time). Whole numbers compare exactly (a
+ * rowstamp can pass 2^53).
+ */
+export function compareRevisions(a: string, b: string): -1 | 0 | 1 | undefined {
+  const ka = revisionKind(a);
+  const kb = revisionKind(b);
+  if (ka === undefined || ka !== kb) return undefined;
+  const sa = a.trim();
+  const sb = b.trim();
+  if (ka === 'number') {
+    if (NON_NEGATIVE_INTEGER.test(sa) && NON_NEGATIVE_INTEGER.test(sb)) return sign(BigInt(sa) - BigInt(sb));
+    return sign(Number(sa) - Number(sb));
+  }
+  return sign(Date.parse(sa.replace(',', '.')) - Date.parse(sb.replace(',', '.')));
+}
+
+function sign(n: number | bigint): -1 | 0 | 1 {
+  return n > 0 ? 1 : n < 0 ? -1 : 0;
 }

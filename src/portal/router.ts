@@ -1,7 +1,8 @@
 import express, { type Request, type RequestHandler } from 'express';
 import type { AuditLog } from '../audit/audit.js';
 import type { PortalConfig } from '../config/config.js';
-import { describeResource, type Grant } from '../domain/index.js';
+import { describeResource, vendorOfTechnician, type Grant, type Register } from '../domain/index.js';
+import { sameId, tryCanonicalId } from '../domain/ids.js';
 import type { RefusalSink } from '../api/refusals.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -22,6 +23,8 @@ export interface PortalDeps {
   /** Certificate targets that hand out a VPN profile: their button says so. */
   readonly vpnTargets?: ReadonlySet<string>;
   readonly store: Store;
+  /** The vendor register: without oidc.vendorClaim, a technician's vendor is the one register entry listing them. */
+  readonly world: () => { readonly register: Pick<Register, 'vendors'> };
   readonly audit: AuditLog;
   readonly log: Logger;
   readonly clock: () => Date;
@@ -40,12 +43,18 @@ function remote(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? '?';
 }
 
+/** `portal:<vendor>/<technician>`: a technician id alone may name people of two vendors. */
 function actor(req: PortalRequest): string {
-  return req.portalSession ? `portal:${req.portalSession.technicianId}` : `remote:${remote(req)}`;
+  return req.portalSession ? `portal:${req.portalSession.vendorId}/${req.portalSession.technicianId}` : `remote:${remote(req)}`;
 }
 
+/**
+ * A session's own grants: technician ids are unique only inside a vendor, so a grant is the
+ * session's only when both its vendor and its technician are the session's (in canonical form,
+ * whatever spelling a grant stored before ids were canonical carries).
+ */
 function grantsOf(all: readonly Grant[], s: PortalSession): Grant[] {
-  return all.filter((g) => g.technicianId === s.technicianId && (s.vendorId === undefined || g.vendorId === s.vendorId));
+  return all.filter((g) => sameId(g.vendorId, s.vendorId) && sameId(g.technicianId, s.technicianId));
 }
 
 /** The vendor portal under /portal: sign-in, the technician's own grants, one-time credential collection. */
@@ -91,24 +100,26 @@ export function createPortalRouter(d: PortalDeps): express.Router {
     if (!provesMfa(id.claims, oidc)) {
       throw new PortalRefusal(403, 'mfa_missing', 'Multi-factor sign-in required', 'The portal needs a sign-in with a second factor. Sign in again at your identity provider using multi-factor authentication.', { subject: id.sub, amr: id.claims.amr ?? null, acr: id.claims.acr ?? null });
     }
-    const technicianId = claimText(id.claims, oidc.technicianClaim);
-    const vendorId = oidc.vendorClaim ? claimText(id.claims, oidc.vendorClaim) : undefined;
-    if (!technicianId || (oidc.vendorClaim && !vendorId)) {
-      throw new PortalRefusal(403, 'identity_incomplete', 'Sign-in refused', `Your identity carries no ${!technicianId ? oidc.technicianClaim : oidc.vendorClaim} claim naming your ${!technicianId ? 'technician' : 'vendor'} id.`, { subject: id.sub });
+    const technicianId = claimId(id.claims, oidc.technicianClaim, 'technician', id.sub);
+    // Without a vendor claim the register says whose technician this is; the daemon refuses to
+    // start when an id is listed under two vendors, so one entry at most can match.
+    const vendorId = oidc.vendorClaim ? claimId(id.claims, oidc.vendorClaim, 'vendor', id.sub) : vendorOfTechnician(d.world().register, technicianId);
+    if (vendorId === undefined) {
+      throw new PortalRefusal(403, 'identity_unknown', 'Sign-in refused', 'Your technician id is not in the plant\'s vendor register. Ask the plant\'s security team to add you.', { subject: id.sub, technicianId });
     }
     // A new session id at every sign-in (no fixation); an old session in this browser ends.
     const old = (req as PortalRequest).portalSession;
     if (old) await d.store.portal.deleteSession(old.idHash);
-    await d.sessions.create(res, { technicianId, ...(vendorId ? { vendorId } : {}), subject: id.sub }, now);
+    await d.sessions.create(res, { technicianId, vendorId, subject: id.sub }, now);
     const amr = Array.isArray(id.claims.amr) ? id.claims.amr : [];
-    await d.audit.append({ actor: `portal:${technicianId}`, action: 'portal.signed_in', subject: `technician:${technicianId}`, details: { sub: id.sub, ...(vendorId ? { vendorId } : {}), amr, acr: id.claims.acr ?? null, remote: remote(req) } });
+    await d.audit.append({ actor: `portal:${vendorId}/${technicianId}`, action: 'portal.signed_in', subject: `technician:${vendorId}/${technicianId}`, details: { sub: id.sub, vendorId, amr, acr: id.claims.acr ?? null, remote: remote(req) } });
     res.redirect(303, returnTo);
   });
 
   r.post('/logout', form, signedIn, csrf, async (req: PortalRequest, res) => {
     const s = req.portalSession as PortalSession;
     await d.sessions.destroy(res, s);
-    await d.audit.append({ actor: actor(req), action: 'portal.signed_out', subject: `technician:${s.technicianId}`, details: {} });
+    await d.audit.append({ actor: actor(req), action: 'portal.signed_out', subject: `technician:${s.vendorId}/${s.technicianId}`, details: {} });
     res.redirect(303, '/portal');
   });
 
@@ -165,6 +176,15 @@ export function createPortalRouter(d: PortalDeps): express.Router {
 <p class="secret" id="passphrase">${esc(passphrase)}</p>
 <p>Certificate ${esc(taken.credential.commonName)}, serial ${esc(taken.credential.serial)}, valid until ${esc(taken.credential.notAfter.toISOString())}.</p>`, { user: { technicianId: s.technicianId, csrf: s.csrf } }));
   });
+
+  /** A claim as an id in canonical form; a missing or malformed one refuses the sign-in, naming the claim. */
+  function claimId(claims: Readonly<Record<string, unknown>>, claim: string, what: 'technician' | 'vendor', subject: string): string {
+    const text = claimText(claims, claim);
+    if (text === undefined) throw new PortalRefusal(403, 'identity_incomplete', 'Sign-in refused', `Your identity carries no ${claim} claim naming your ${what} id.`, { subject });
+    const id = tryCanonicalId(text, `claim ${claim}`);
+    if (!id.ok) throw new PortalRefusal(403, 'identity_invalid', 'Sign-in refused', `Your identity's ${claim} claim can't be a ${what} id: ${id.error.message}.`, { subject });
+    return id.id;
+  }
 
   r.use((req: PortalRequest, _res, next) => next(new PortalRefusal(404, 'no_route', 'Not found', `There is no portal page ${req.path.slice(0, 100)}.`)));
   r.use(refusalHandler({

@@ -5,6 +5,7 @@ import { WogateError } from '../domain/errors.js';
 import { CRITICALITIES, type Criticality } from '../domain/register.js';
 import { compareRevisions, type CanonicalStatus, type WorkOrder } from '../domain/workorder.js';
 import { isPlainObject, mapMaintainXOrder, own, toDate, toId, type MaintainXMapping } from './maintainx-mapping.js';
+import { canonicalAsset } from './canonical-order.js';
 import { mapListed, SourceError, type AssetRecord, type CallContext, type PollResult, type ReviewOrderInput, type SourceApi } from './source.js';
 import { checkHttpUrl, excerpt, parseRetryAfter, safeAxios, transportFailure } from '../http-safety.js';
 
@@ -260,14 +261,14 @@ export class MaintainXApi implements SourceApi {
     const loc = own(item, 'locationId');
     const site = f.site !== undefined ? text(f.site) : typeof loc === 'number' || typeof loc === 'string' ? String(loc) : undefined;
     const zone = text(f.zone);
-    return {
+    return canonicalAsset({
       id: toId('id', `${where}.id`, idValue),
       ...(typeof name === 'string' && name.trim() !== '' ? { name: name.trim() } : {}),
       ...(cls === undefined ? {} : { class: cls }),
       ...(crit !== undefined && (CRITICALITIES as readonly string[]).includes(crit) ? { criticality: crit as Criticality } : {}),
       ...(site === undefined ? {} : { site }),
       ...(zone === undefined ? {} : { zone }),
-    };
+    });
   }
 
   /**
@@ -369,7 +370,7 @@ function expand(names: readonly string[]): (readonly [string, string])[] {
 
 function keepNewest(byId: Map<string, WorkOrder>, order: WorkOrder): void {
   const prev = byId.get(order.id);
-  if (prev === undefined || compareRevisions(order.revision, prev.revision) > 0) byId.set(order.id, order);
+  if (prev === undefined || (compareRevisions(order.revision, prev.revision) ?? 0) > 0) byId.set(order.id, order);
 }
 
 /** The URL path only: a query string may carry secrets, so it never reaches a message or log. */

@@ -4,6 +4,7 @@ import {
   type Approval, type CanonicalStatus, type OrderType, type WorkOrder,
 } from '../domain/workorder.js';
 import { daysInMonth, fail, isPlainObject, quote, toId } from './mapping.js';
+import { canonicalOrder, clipText } from './canonical-order.js';
 export { isPlainObject, toId };
 
 /**
@@ -283,8 +284,8 @@ export function mapMaintainXOrder(sourceId: string, wo: unknown, m: MaintainXMap
   const end = dateFrom(wo, base, m.fields.windowEndField, 'dueDate', 'windowEnd');
   const titleRaw = own(wo, 'title');
   // Free text shown in logs and the portal: control characters would let it forge lines there.
-  const titleText = typeof titleRaw === 'string' ? titleRaw.replace(CONTROL_CHARS_ALL, ' ').trim().slice(0, MAX_TITLE_LENGTH) : '';
-  const title = titleText === '' ? undefined : titleText;
+  const titleText = typeof titleRaw === 'string' ? titleRaw.replace(CONTROL_CHARS_ALL, ' ').trim() : '';
+  const title = titleText === '' ? undefined : clipText(titleText, MAX_TITLE_LENGTH);
   let site: string | undefined;
   if (m.fields.siteField !== undefined) {
     const { value, path } = extra(wo, m.fields.siteField, base);
@@ -294,7 +295,7 @@ export function mapMaintainXOrder(sourceId: string, wo: unknown, m: MaintainXMap
     site = loc === undefined || loc === null ? undefined : toId('site', `${base}.locationId`, loc);
   }
 
-  return {
+  return canonicalOrder({
     source: sourceId,
     id,
     ...(title === undefined ? {} : { title }),
@@ -308,7 +309,7 @@ export function mapMaintainXOrder(sourceId: string, wo: unknown, m: MaintainXMap
     type: mapType(wo, base, m, cats),
     approvals,
     revision: mapRevision(wo, base, at.fallbackRevision),
-  };
+  });
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   CANONICAL_STATUSES, ORDER_TYPES,
   type Approval, type CanonicalStatus, type OrderType, type WorkOrder,
 } from '../domain/workorder.js';
+import { canonicalOrder } from './canonical-order.js';
 
 /** Dotted paths into a CMMS payload (array items by index: `a.0.b`), one per canonical field. */
 export interface FieldMapping {
@@ -277,7 +278,7 @@ export function mapWorkOrder(sourceId: string, payload: unknown, mapping: Source
   const title = optionalText('title', payload, f.title, false);
   const site = optionalText('site', payload, f.site, true);
 
-  return {
+  return canonicalOrder({
     source: sourceId,
     id,
     ...(title === undefined ? {} : { title }),
@@ -291,5 +292,5 @@ export function mapWorkOrder(sourceId: string, payload: unknown, mapping: Source
     type,
     approvals,
     revision,
-  };
+  });
 }

@@ -4,6 +4,7 @@ import {
 } from '../domain/index.js';
 import { getPath } from './mapping.js';
 import type { AssetRecord } from './source.js';
+import { canonicalAsset, canonicalOrder, clipText } from './canonical-order.js';
 
 /**
  * Maximo's WOSTATUS internal values (compared through `status_maxvalue`, so a customer's
@@ -309,7 +310,7 @@ export function mapMaximoRecord(sourceId: string, record: Record<string, unknown
   // Half a window is no window: filling the gap either way could open access nobody scheduled.
   const window = start && end ? { start, end } : { start: start ?? end ?? new Date(0), end: start ?? end ?? new Date(0) };
   const title = optionalTitle(record);
-  return {
+  return canonicalOrder({
     source: sourceId,
     id,
     ...(title === undefined ? {} : { title }),
@@ -323,14 +324,14 @@ export function mapMaximoRecord(sourceId: string, record: Record<string, unknown
     type: mapType(record, m),
     approvals: m.approvals ? mapApprovals(record, m.approvals) : [],
     revision,
-  };
+  });
 }
 
 function optionalTitle(record: unknown): string | undefined {
   const v = getPath(record, 'description');
   if (typeof v !== 'string') return undefined;
   const s = v.trim();
-  return s === '' ? undefined : s.slice(0, 500);
+  return s === '' ? undefined : clipText(s, 500);
 }
 
 /** One lean ASSET record → what wogate's register takes from Maximo; unmapped values are left to the overlay. */
@@ -345,14 +346,14 @@ export function mapMaximoAsset(record: Record<string, unknown>, a: MaximoAssetMa
   const criticality = prioKey !== undefined && Object.hasOwn(a.criticalityMap, prioKey) ? a.criticalityMap[prioKey] : undefined;
   const name = optionalTitle(record);
   const zone = optionalText('zone', record, 'location');
-  return {
+  return canonicalAsset({
     id,
     ...(name === undefined ? {} : { name }),
     ...(cls === undefined ? {} : { class: cls }),
     ...(criticality !== undefined && (CRITICALITIES as readonly string[]).includes(criticality) ? { criticality } : {}),
     ...(site === undefined ? {} : { site }),
     ...(zone === undefined ? {} : { zone }),
-  };
+  });
 }
 
 /** The oslc.select for work orders: the attributes the mapping reads, children included. */

@@ -6,6 +6,7 @@ import {
 } from '../domain/workorder.js';
 import { getPath } from './mapping.js';
 import type { AssetRecord } from './source.js';
+import { canonicalAsset, canonicalOrder, clipText } from './canonical-order.js';
 
 /**
  * One status rule: it matches when every listed system status and every listed user status is
@@ -288,10 +289,10 @@ export function mapSapOrder(sourceId: string, rec: unknown, o: SapMappingOptions
   const title = text(rec, 'MaintenanceOrderDesc');
   const site = cleanId(text(rec, 'MaintenancePlant') ?? text(rec, 'MaintenancePlanningPlant'));
 
-  return {
+  return canonicalOrder({
     source: sourceId,
     id,
-    ...(title === undefined ? {} : { title: title.slice(0, 200) }),
+    ...(title === undefined ? {} : { title: clipText(title, 200) }),
     ...(site === undefined ? {} : { site }),
     status: status.status,
     sourceStatus: status.sourceStatus,
@@ -303,7 +304,7 @@ export function mapSapOrder(sourceId: string, rec: unknown, o: SapMappingOptions
     approvals: approvalsOf(rec, status, o.approvals ?? { from: 'release' }),
     // ISO text sorts with compareRevisions; SAP keeps whole seconds, so two changes in one second share a revision.
     revision: changed.toISOString(),
-  };
+  });
 }
 
 /**
@@ -322,12 +323,12 @@ export function mapSapEquipment(rec: unknown, a: SapAssetOptions = {}, strip = t
   const criticality = code !== undefined && Object.hasOwn(map, code) ? map[code] : undefined;
   const site = cleanId(text(rec, 'MaintenancePlant'));
   const zone = (a.zoneFields ?? DEFAULT_ZONE_FIELDS).map((f) => cleanId(text(rec, f))).find((z) => z !== undefined);
-  return {
+  return canonicalAsset({
     id: normalizeId(raw, strip),
-    ...(name === undefined ? {} : { name: name.slice(0, 200) }),
+    ...(name === undefined ? {} : { name: clipText(name, 200) }),
     ...(cls === undefined ? {} : { class: cls }),
     ...(criticality !== undefined && (CRITICALITIES as readonly string[]).includes(criticality) ? { criticality } : {}),
     ...(site === undefined ? {} : { site }),
     ...(zone === undefined ? {} : { zone }),
-  };
+  });
 }

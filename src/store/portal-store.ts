@@ -14,8 +14,9 @@ export interface SessionRecord {
 }
 
 export interface PortalSessionRecord extends SessionRecord {
+  /** Both in canonical form (src/domain/ids.ts): technician ids are unique only inside a vendor. */
   readonly technicianId: string;
-  readonly vendorId?: string;
+  readonly vendorId: string;
   /** The provider's `sub`, for the audit trail. */
   readonly subject: string;
 }

@@ -53,16 +53,22 @@ export class SqlitePortalStore implements PortalStore {
   async createSession(s: PortalSessionRecord): Promise<void> {
     this.db
       .prepare('INSERT INTO portal_sessions (id_hash, technician_id, vendor_id, subject, csrf_hash, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(s.idHash, s.technicianId, s.vendorId ?? null, s.subject, s.csrfHash, s.createdAt.getTime(), s.lastSeenAt.getTime(), s.expiresAt.getTime());
+      .run(s.idHash, s.technicianId, s.vendorId, s.subject, s.csrfHash, s.createdAt.getTime(), s.lastSeenAt.getTime(), s.expiresAt.getTime());
   }
 
   async getSession(idHash: string): Promise<PortalSessionRecord | undefined> {
     const r = this.db.prepare('SELECT * FROM portal_sessions WHERE id_hash = ?').get(idHash) as Row | undefined;
     if (!r) return undefined;
+    // A session from before sessions were bound to a vendor names a technician id that may be
+    // another vendor's too: it ends, and the technician signs in again.
+    if (r.vendor_id === null) {
+      await this.deleteSession(idHash);
+      return undefined;
+    }
     return {
       idHash: String(r.id_hash),
       technicianId: String(r.technician_id),
-      ...(r.vendor_id === null ? {} : { vendorId: String(r.vendor_id) }),
+      vendorId: String(r.vendor_id),
       subject: String(r.subject),
       csrfHash: String(r.csrf_hash),
       createdAt: new Date(Number(r.created_at)),

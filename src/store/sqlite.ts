@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { compareRevisions, nextApprovedScope, orderKey, resourceKey, WogateError, type Approval, type ApprovedScope, type Grant, type WorkOrder } from '../domain/index.js';
+import { compareRevisions, isEnded, nextApprovedScope, orderKey, resourceKey, revisionKind, WogateError, type Approval, type ApprovedScope, type Grant, type WorkOrder } from '../domain/index.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqlitePortalStore } from './sqlite-portal.js';
 import { breakGlassFromJson, breakGlassToJson, grantFromJson, grantToJson, orderFromJson, orderToJson, scopeFromJson } from './codec.js';
@@ -96,7 +96,13 @@ export class SqliteStore implements Store {
       const data = orderToJson(order);
       if (old) {
         const cmp = compareRevisions(order.revision, String(old.revision));
-        if (cmp < 0) return 'stale';
+        // Revisions that can't be compared must not freeze an order open. A stored one that is no
+        // revision at all (kept from before revisions were checked, like "Infinity") orders
+        // nothing, so the source's next valid one replaces it. Between two valid ones of different
+        // kinds (a source that moved from rowstamps to change dates) a move to an ended status
+        // only narrows access and always applies; anything else waits for a comparable revision.
+        const incomparable = cmp === undefined && revisionKind(String(old.revision)) !== undefined;
+        if (incomparable ? !isEnded(order.status) : cmp !== undefined && cmp < 0) return 'stale';
         if (cmp === 0 && old.data === data) return 'unchanged';
       }
       const scope = nextApprovedScope(old?.approved_scope == null ? undefined : scopeFromJson(String(old.approved_scope)), order, counting);

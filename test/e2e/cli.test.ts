@@ -34,6 +34,18 @@ describe('cli', function () {
     expect(r.out).to.match(/^ok: \d+ policy file\(s\)/m);
   });
 
+  it('policy check fails when the portal has no vendorClaim and a technician id is listed under two vendors, naming it and both vendors', () => {
+    const vendors = path.join(dir, 'vendors.yaml');
+    fs.writeFileSync(vendors, 'vendors:\n  - id: acme-controls\n    technicians: [{id: tech-jdoe}]\n  - id: hydro-analytics\n    technicians: [{id: TECH-JDOE}]\n');
+    const file = exampleConfig(dir, (c) => {
+      c.register.vendors = vendors;
+      c.portal = { oidc: { issuer: 'https://idp.example.com', clientId: 'wogate-portal', clientSecret: 'env:X_PORTAL_SECRET', redirectUri: 'https://wogate.example.com/portal/callback' }, credentialKey: 'env:X_PORTAL_KEY' };
+    });
+    const r = wogate(['policy', 'check', '-c', file]);
+    expect(r.code).to.not.equal(0);
+    expect(r.err).to.include('technician id "tech-jdoe" is listed under vendors "acme-controls" and "hydro-analytics"').and.include('portal.oidc.vendorClaim');
+  });
+
   it('policy check fails naming the file, the path and what was expected', () => {
     const pdir = path.join(dir, 'policies');
     fs.mkdirSync(pdir);
@@ -93,7 +105,7 @@ describe('cli', function () {
     expect(r.err).to.equal('');
     expect(r.code).to.equal(0);
     expect(r.out).to.include('"status": "approved"');
-    expect(r.out).to.match(/GRANT demo-cmms\/WO-T1 tech-jdoe -> PLC-CL2-01/);
+    expect(r.out).to.match(/GRANT demo-cmms\/WO-T1 tech-jdoe -> plc-cl2-01/);
   });
 
   it('rejects an unknown scope', () => {

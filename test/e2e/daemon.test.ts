@@ -36,7 +36,7 @@ describe('daemon end to end on loopback (SQLite file, http target over real HTTP
     await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).length === 2, 'two grants active');
     expect(t.gateway.open.size).to.equal(2);
     const grants = await t.daemon.runtime.store.listGrants({ states: ['active'] });
-    expect(grants.map((g) => g.assetId).sort()).to.deep.equal(['HMI-FLT-01', 'PLC-CL2-01'].sort());
+    expect(grants.map((g) => g.assetId).sort()).to.deep.equal(['hmi-flt-01', 'plc-cl2-01'].sort());
     const put = t.gateway.requests.find((r) => r.method === 'PUT');
     expect(put?.body).to.deep.include({ technician: 'tech-jdoe', from: '10.8.0.21' });
 

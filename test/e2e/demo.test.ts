@@ -21,7 +21,7 @@ describe('demo (npm start on the example config)', function () {
         await d.demo?.done;
         await until(async () => (await d.runtime.store.listGrants({ states: ['revoked'] })).length === 2, 'both grants revoked');
         const grants = await d.runtime.store.listGrants();
-        expect(grants.map((g) => `${g.assetId}:${g.state}`).sort()).to.deep.equal(['HMI-FLT-01:revoked', 'PLC-CL2-01:revoked']);
+        expect(grants.map((g) => `${g.assetId}:${g.state}`).sort()).to.deep.equal(['hmi-flt-01:revoked', 'plc-cl2-01:revoked']);
         expect(d.demo?.gatewayEntries().size).to.equal(0);
         expect((await fetch(`${d.url}/healthz`)).status, 'still serving').to.equal(200);
         expect(fs.statSync(`${dir}/demo/webhook.secret`).mode & 0o777, 'the generated secret is private').to.equal(0o600);

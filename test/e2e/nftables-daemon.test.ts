@@ -131,8 +131,8 @@ describe('e2e: approved order → nftables access → closed order → no access
 
     await until(() => sim.notes(spec.id).join('\n').includes('access ENDED'), 'worklog entries written back', 10_000);
     const log = sim.notes(spec.id).join('\n');
-    expect(log).to.match(/access GRANTED: tech-jdoe -> PLC-CL2-01 \(network access\) on plant-fw/);
-    expect(log).to.match(/access ENDED: tech-jdoe -> PLC-CL2-01/);
+    expect(log).to.match(/access GRANTED: tech-jdoe -> plc-cl2-01 \(network access\) on plant-fw/);
+    expect(log).to.match(/access ENDED: tech-jdoe -> plc-cl2-01/);
     // The worklog is read by the whole maintenance organisation: no address unless writeBack.detail is full.
     expect(log).not.to.match(/\b\d{1,3}(\.\d{1,3}){3}\b/);
   });

@@ -53,7 +53,7 @@ describe('e2e: the vendor portal in Chromium', function () {
     await page.goto(`${url}/portal/login`);
     await page.waitForURL(`${url}/portal`);
     const text = await page.textContent('body');
-    expect(text).to.include('PLC-CL2-01').and.include('tech-jdoe');
+    expect(text).to.include('plc-cl2-01').and.include('tech-jdoe');
     const cookies = await context.cookies(url);
     const session = cookies.find((c) => c.name.includes('wogate_portal'));
     expect(session, 'a session cookie').to.not.equal(undefined);

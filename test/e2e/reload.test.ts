@@ -38,6 +38,6 @@ describe('reload (SIGHUP)', function () {
     t.daemon.reload();
     await until(async () => (await t.daemon.runtime.store.listGrants({ states: ['active'] })).length === 1, 'HMI grant revoked');
     const [left] = await t.daemon.runtime.store.listGrants({ states: ['active'] });
-    expect(left?.assetId).to.equal('PLC-CL2-01');
+    expect(left?.assetId).to.equal('plc-cl2-01');
   });
 });

@@ -12,6 +12,8 @@ export interface CertificatePortalOptions {
   readonly users: Readonly<Record<string, PortalTestUser>>;
   /** vendors.yaml: vendor id → its technicians (id → address). The policy rule matches every vendor named here. */
   readonly vendors: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Claims beyond sub, vendor, acr and amr that the provider's ID tokens may carry (a technician claim). */
+  readonly claims?: readonly string[];
   /** The one policy rule's id. */
   readonly ruleId?: string;
   /** The env vars the config names: `<envPrefix>_CLIENT_SECRET` and `<envPrefix>_CREDENTIAL_KEY`, set here and deleted again by close(). */
@@ -81,7 +83,7 @@ export async function startCertificatePortal(o: CertificatePortalOptions): Promi
   try {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const provider = await startPortalProvider({ redirectUri: `${url}/portal/callback`, users: o.users });
+    const provider = await startPortalProvider({ redirectUri: `${url}/portal/callback`, users: o.users, ...(o.claims ? { claims: o.claims } : {}) });
     idp = provider;
     const f = (...n: string[]) => path.join(files, ...n);
     fs.mkdirSync(f('policies'), { recursive: true });

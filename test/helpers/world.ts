@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeRegister, type PolicySet, type Rule, type WorkOrder } from '../../src/domain/index.js';
+import { canonicalId } from '../../src/domain/ids.js';
 
 export function tmpDir(prefix = 'wogate-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -17,6 +18,12 @@ export const register = makeRegister(
     { id: 'acme', technicians: [{ id: 'jdoe', address: '10.8.0.21' }, { id: 'asmith', address: '10.8.0.22' }] },
     { id: 'other', technicians: [{ id: 'bob' }] },
   ],
+);
+
+/** `register` as the register loader gives it: every id in canonical form (src/domain/ids.ts), as orders from a source name them. */
+export const canonicalRegister = makeRegister(
+  [...register.assets.values()].map((a) => ({ ...a, id: canonicalId(a.id, 'asset id') })),
+  [...register.vendors.values()].map((v) => ({ ...v, id: canonicalId(v.id, 'vendor id'), technicians: v.technicians.map((t) => ({ ...t, id: canonicalId(t.id, 'technician id') })) })),
 );
 
 export function rule(over: Partial<Rule> = {}): Rule {

@@ -11,16 +11,16 @@ describe('asset register sync in the runtime', () => {
     try {
       const file = exampleConfig(dir);
       const rt = await openRuntime({ configFile: file, log: silentLogger });
-      expect(rt.world().register.assets.has('PLC-CL2-01')).to.equal(true);
-      const fresh = await rt.setSourceAssets('demo-cmms', [{ id: 'PLC-CL2-01', criticality: 'low' }, { id: 'HMI-FLT-01', firmware: 'PanelView Plus 7 v12.0' }]);
-      expect(fresh.map((c) => `${c.assetId}.${c.field}`)).to.deep.equal(['PLC-CL2-01.criticality']);
-      expect(rt.world().register.assets.has('PLC-CL2-01')).to.equal(false);
-      expect(rt.world().register.withheld?.get('PLC-CL2-01')).to.match(/criticality differs/);
-      expect(rt.world().register.assets.has('HMI-FLT-01'), 'agreeing records are fine').to.equal(true);
-      expect(await rt.setSourceAssets('demo-cmms', [{ id: 'PLC-CL2-01', criticality: 'low' }]), 'reported once, not on every resync').to.deep.equal([]);
+      expect(rt.world().register.assets.has('plc-cl2-01')).to.equal(true);
+      const fresh = await rt.setSourceAssets('demo-cmms', [{ id: 'plc-cl2-01', criticality: 'low' }, { id: 'hmi-flt-01', firmware: 'PanelView Plus 7 v12.0' }]);
+      expect(fresh.map((c) => `${c.assetId}.${c.field}`)).to.deep.equal(['plc-cl2-01.criticality']);
+      expect(rt.world().register.assets.has('plc-cl2-01')).to.equal(false);
+      expect(rt.world().register.withheld?.get('plc-cl2-01')).to.match(/criticality differs/);
+      expect(rt.world().register.assets.has('hmi-flt-01'), 'agreeing records are fine').to.equal(true);
+      expect(await rt.setSourceAssets('demo-cmms', [{ id: 'plc-cl2-01', criticality: 'low' }]), 'reported once, not on every resync').to.deep.equal([]);
       await rt.store.close();
       const again = await openRuntime({ configFile: file, log: silentLogger });
-      expect(again.world().register.withheld?.has('PLC-CL2-01'), 'after a restart').to.equal(true);
+      expect(again.world().register.withheld?.has('plc-cl2-01'), 'after a restart').to.equal(true);
       await again.store.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -146,7 +146,7 @@ describe('break-glass through the admin API', function () {
     await until(async () => (await daemon.runtime.store.listGrants({ orderKey: `break-glass/${id}`, states: ['active'] })).length > 0, 'the break-glass grant to be active');
     const grants = await daemon.runtime.store.listGrants({ orderKey: `break-glass/${id}` });
     expect(grants.map((g) => g.targetId)).to.deep.equal(grants.map(() => 'demo-gateway'));
-    expect(grants.every((g) => g.technicianId === 'tech-jdoe' && g.assetId === 'PLC-CL2-01')).to.equal(true);
+    expect(grants.every((g) => g.technicianId === 'tech-jdoe' && g.assetId === 'plc-cl2-01')).to.equal(true);
     expect(gateway.open.size).to.equal(grants.length);
 
     // Approving again is a conflict, not a second window.

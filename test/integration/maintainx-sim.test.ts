@@ -75,7 +75,7 @@ describe('MaintainX adapter against its simulator', function () {
     const o = await source.api.fetchOrder('1001', ctx());
     expect(o).to.deep.include({
       source: 'maintainx', id: '1001', title: 'Calibrate analyser 1001', site: 'north-wtp', status: 'approved', sourceStatus: 'OPEN',
-      vendorId: 'acme-controls', technicianIds: ['tech-jdoe', 'tech-asmith'], assetIds: ['55120', 'PLC-CL2-01'], type: 'emergency',
+      vendorId: 'acme-controls', technicianIds: ['tech-jdoe', 'tech-asmith'], assetIds: ['55120', 'plc-cl2-01'], type: 'emergency',
       approvals: [{ by: 'ops-supervisor' }],
     });
     expect(o?.revision).to.equal(sim.raw('1001')?.updatedAt);
@@ -96,7 +96,7 @@ describe('MaintainX adapter against its simulator', function () {
 
     for (const id of ['2003', '2100', '2249']) sim.change(id, { status: 'on_hold' });
     const second = await source.api.poll(first.cursor, since, ctx());
-    const changed = second.orders.filter((o) => compareRevisions(o.revision, newest!) > 0);
+    const changed = second.orders.filter((o) => compareRevisions(o.revision, newest!) === 1);
     expect(changed.map((o) => [o.id, o.status])).to.have.deep.members([['2003', 'on_hold'], ['2100', 'on_hold'], ['2249', 'on_hold']]);
     // Anything else is a same-millisecond tie at the old cursor, let through on purpose.
     for (const o of second.orders.filter((x) => !changed.includes(x))) expect(o.revision).to.equal(newest);

@@ -74,9 +74,9 @@ describe('Maximo adapter against the Maximo simulator', function () {
       vendorId: 'acme', type: 'corrective',
     });
     expect(o?.technicianIds).to.deep.equal(['jdoe', 'asmith']);
-    expect(o?.assetIds).to.deep.equal(['PLC-1', 'HMI-1']);
+    expect(o?.assetIds).to.deep.equal(['plc-1', 'hmi-1']);
     expect(o?.window).to.deep.equal({ start: spec().start, end: spec().end });
-    expect(o?.approvals.map((a) => a.by)).to.deep.equal(['SUPER1', 'MGR2']);
+    expect(o?.approvals.map((a) => a.by)).to.deep.equal(['super1', 'mgr2']);
     expect(o?.revision).to.match(/^\d+$/);
     expect(await mx.api.fetchOrder('NORTH/WO-404', ctx())).to.equal(undefined);
     sim.remove('WO-1001');
@@ -89,7 +89,7 @@ describe('Maximo adapter against the Maximo simulator', function () {
     sim.upsert(spec({ status: 'in_progress' }));
     const o = await mx.api.fetchOrder('NORTH/WO-1001', ctx());
     expect(o).to.deep.include({ status: 'in_progress', sourceStatus: 'INPRG' });
-    expect(o?.approvals.map((a) => a.by)).to.deep.equal(['SUPER1', 'MGR2']);
+    expect(o?.approvals.map((a) => a.by)).to.deep.equal(['super1', 'mgr2']);
   });
 
   it('polls 250 orders over three pages, and then only what changed since the cursor', async () => {
@@ -148,8 +148,8 @@ describe('Maximo adapter against the Maximo simulator', function () {
     sim.putAsset({ assetnum: 'PLC-1', siteid: 'NORTH', description: 'Line 1 PLC', location: 'NORTH-L1', assettype: 'PLC', priority: 9 });
     sim.putAsset({ assetnum: 'PMP-7', siteid: 'SOUTH', description: 'Feed pump', location: 'SOUTH-P', assettype: 'PUMP', priority: 3 });
     expect(await mx.api.listAssets(ctx())).to.deep.equal([
-      { id: 'PLC-1', name: 'Line 1 PLC', class: 'PLC', criticality: 'critical', site: 'NORTH', zone: 'NORTH-L1' },
-      { id: 'PMP-7', name: 'Feed pump', class: 'PUMP', criticality: 'medium', site: 'SOUTH', zone: 'SOUTH-P' },
+      { id: 'plc-1', name: 'Line 1 PLC', class: 'PLC', criticality: 'critical', site: 'NORTH', zone: 'NORTH-L1' },
+      { id: 'pmp-7', name: 'Feed pump', class: 'PUMP', criticality: 'medium', site: 'SOUTH', zone: 'SOUTH-P' },
     ]);
   });
 

@@ -94,7 +94,7 @@ describe('vendor portal: the OpenVPN profile of a certificate target, collected 
     expect(first.html).to.include('Your VPN profile').and.include('download="tech-jdoe.acme-controls.ovpn"').and.include('private key password');
     expect(first.html).to.not.match(/<script/i);
     const collected = (await audit('portal.credential_collected')).at(-1);
-    expect(collected).to.deep.include({ actor: 'portal:tech-jdoe', subject: `grant:${portal.grantId}` });
+    expect(collected).to.deep.include({ actor: 'portal:acme-controls/tech-jdoe', subject: `grant:${portal.grantId}` });
     expect(collected?.details).to.deep.include({ handedOut: ['openvpn'] });
     expect(JSON.stringify(collected?.details)).to.not.include(first.passphrase as string).and.not.include('PRIVATE KEY');
   });
@@ -107,7 +107,7 @@ describe('vendor portal: the OpenVPN profile of a certificate target, collected 
     expect((await audit('portal.refused')).filter((r) => (r.details as { reason?: string }).reason === 'already_collected')).to.have.length(1);
     const db = new Database(path.join(portal.t.dir, 'wogate.db'), { readonly: true });
     try {
-      expect(db.prepare('SELECT sealed, collected_by FROM portal_credentials WHERE grant_id = ?').get(portal.grantId)).to.deep.equal({ sealed: null, collected_by: 'portal:tech-jdoe' });
+      expect(db.prepare('SELECT sealed, collected_by FROM portal_credentials WHERE grant_id = ?').get(portal.grantId)).to.deep.equal({ sealed: null, collected_by: 'portal:acme-controls/tech-jdoe' });
     } finally {
       db.close();
     }

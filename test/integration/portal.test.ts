@@ -92,7 +92,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(at).to.equal(`${url}/portal`);
     expect(res.headers.get('content-security-policy')).to.equal("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
     expect(html).to.include(`data-grant="${grantOf['tech-jdoe']}"`);
-    expect(html).to.include('PLC-CL2-01').and.include('Collect certificate');
+    expect(html).to.include('plc-cl2-01').and.include('Collect certificate');
     expect(html).to.not.include(grantOf['tech-rsingh']).and.not.include(grantOf['tech-mkeller']);
     expect(html).to.not.match(/<script/i);
     expect(jar.cookies.has('wogate_portal'), 'loopback http: the documented cookie without __Host-').to.equal(true);
@@ -137,7 +137,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(res.headers.get('content-type')).to.match(/^text\/html/);
     const page = await res.text();
     expect(page).to.include('No such grant').and.not.include('BEGIN');
-    expect((await refusals('not_your_grant')).at(-1)?.actor).to.equal('portal:tech-mkeller');
+    expect((await refusals('not_your_grant')).at(-1)?.actor).to.equal('portal:hydro-analytics/tech-mkeller');
     expect(await waiting('tech-jdoe')).to.equal(true);
   });
 
@@ -165,7 +165,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(cert.subject.getField('CN').value).to.equal('tech-jdoe.acme-controls');
     expect((cert.publicKey as forge.pki.rsa.PublicKey).n.equals(key.n), 'the key belongs to the certificate').to.equal(true);
     expect(() => forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(Buffer.from(data, 'base64').toString('binary')), 'wrong-passphrase')).to.throw();
-    expect((await audit('portal.credential_collected')).at(-1)).to.deep.include({ actor: 'portal:tech-jdoe', subject: `grant:${grantOf['tech-jdoe']}` });
+    expect((await audit('portal.credential_collected')).at(-1)).to.deep.include({ actor: 'portal:acme-controls/tech-jdoe', subject: `grant:${grantOf['tech-jdoe']}` });
 
     const again = await post();
     expect(again.status).to.equal(410);
@@ -173,7 +173,7 @@ describe('vendor portal: OIDC sign-in with MFA, own grants only, one-time creden
     expect(await refusals('already_collected')).to.have.length(1);
     const db = new Database(path.join(t.dir, 'wogate.db'), { readonly: true });
     try {
-      expect(db.prepare('SELECT sealed, collected_by FROM portal_credentials WHERE grant_id = ?').get(grantOf['tech-jdoe'])).to.deep.equal({ sealed: null, collected_by: 'portal:tech-jdoe' });
+      expect(db.prepare('SELECT sealed, collected_by FROM portal_credentials WHERE grant_id = ?').get(grantOf['tech-jdoe'])).to.deep.equal({ sealed: null, collected_by: 'portal:acme-controls/tech-jdoe' });
     } finally {
       db.close();
     }
@@ -293,7 +293,7 @@ describe('vendor portal parts: return addresses, sessions, the credential vault,
     const issue = async (m: SessionManager, at: Date) => {
       const cookies: string[] = [];
       const res = { append: (_h: string, v: string) => cookies.push(v) } as unknown as ExpressResponse;
-      await m.create(res, { technicianId: 'tech-jdoe', subject: 'tech-jdoe' }, at);
+      await m.create(res, { technicianId: 'tech-jdoe', vendorId: 'acme-controls', subject: 'tech-jdoe' }, at);
       const id = /^__Host-wogate_portal=([^;]+)/.exec(cookies[0] as string)?.[1] as string;
       expect(cookies[0]).to.match(/; Path=\/; HttpOnly; SameSite=Lax; Max-Age=\d+; Secure$/);
       return { headers: { cookie: `__Host-wogate_portal=${id}` } } as unknown as ExpressRequest;

@@ -64,14 +64,14 @@ describe('SAP source against the S/4HANA simulator (real HTTP)', () => {
     for (const status of CANONICAL_STATUSES) {
       const o = await source.api.fetchOrder(`WO-${status.slice(0, 6)}`, ctx());
       expect(o, status).to.deep.include({
-        source: 'sap', id: `WO-${status.slice(0, 6)}`, status, vendorId: '17300001', technicianIds: ['JDOE', 'ASMITH'],
+        source: 'sap', id: `WO-${status.slice(0, 6)}`, status, vendorId: '17300001', technicianIds: ['jdoe', 'asmith'],
         assetIds: ['217100044', '217100045'], type: 'corrective', site: '1710', title: `Burner service WO-${status.slice(0, 6)}`,
         revision: new Date(T0).toISOString(),
       });
       expect(o?.window).to.deep.equal({ start: new Date(T0 + 3_600_000), end: new Date(T0 + 5 * 3_600_000) });
       // A released order is the one approval SAP records; the simulator's releaser is the first approver.
       const released: CanonicalStatus[] = ['approved', 'in_progress', 'on_hold'];
-      expect(o?.approvals).to.deep.equal(released.includes(status) ? [{ by: 'PLANNER7' }] : []);
+      expect(o?.approvals).to.deep.equal(released.includes(status) ? [{ by: 'planner7' }] : []);
     }
     sim.remove('WO-approv');
     expect(await source.api.fetchOrder('WO-approv', ctx())).to.equal(undefined);

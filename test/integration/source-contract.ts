@@ -14,7 +14,7 @@ import { createMetrics } from '../../src/metrics.js';
 import type { Source, SourceApi } from '../../src/sources/source.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { MemoryTarget } from '../helpers/memory-target.js';
-import { policySet, register, tmpDir } from '../helpers/world.js';
+import { canonicalRegister as register, policySet, tmpDir } from '../helpers/world.js';
 import type { CmmsSimulator, SimOrderSpec } from '../sims/simulator.js';
 
 /**
@@ -101,9 +101,9 @@ export function sourceContract(name: string, makeSim: () => Promise<CmmsSimulato
     it('approve: access to both assets, and the trail is written back to the order', async () => {
       sim.upsert(spec({ status: 'approved' }));
       await ring('1001');
-      expect(await open()).to.deep.equal(['1001:HMI-1', '1001:PLC-1']);
+      expect(await open()).to.deep.equal(['1001:hmi-1', '1001:plc-1']);
       await writeBack.flush();
-      expect(sim.notes('1001').join('\n')).to.match(/access GRANTED: jdoe -> PLC-1 \(network access\) on fw/);
+      expect(sim.notes('1001').join('\n')).to.match(/access GRANTED: jdoe -> plc-1 \(network access\) on fw/);
       // The CMMS has many readers: by default the trail names the access, not the addresses it opens.
       expect(sim.notes('1001').join('\n')).not.to.match(/\b\d{1,3}(\.\d{1,3}){3}\b/);
     });
@@ -113,7 +113,7 @@ export function sourceContract(name: string, makeSim: () => Promise<CmmsSimulato
       await ring('1001');
       sim.change('1001', { assetIds: ['PLC-1'] });
       await ring('1001');
-      expect(await open()).to.deep.equal(['1001:PLC-1']);
+      expect(await open()).to.deep.equal(['1001:plc-1']);
     });
 
     it('close: everything revoked, and the trail says so', async () => {
@@ -148,14 +148,14 @@ export function sourceContract(name: string, makeSim: () => Promise<CmmsSimulato
       sim.upsert(spec({ id: '2002', status: 'approved', assetIds: ['HMI-1'] }));
       expect(await poller().pollOnce()).to.be.at.least(2);
       await rec.reconcile();
-      expect(await open()).to.deep.equal(['2001:HMI-1', '2001:PLC-1', '2002:HMI-1']);
+      expect(await open()).to.deep.equal(['2001:hmi-1', '2001:plc-1', '2002:hmi-1']);
       const cursor = await store.getState(`cursor:${source.id}`);
       expect(cursor, 'cursor persisted').to.be.a('string').and.not.equal('');
       sim.change('2002', { status: 'completed' });
       const p2 = poller(); // as after a restart: only the store carries the cursor
       await p2.pollOnce();
       await rec.reconcile();
-      expect(await open()).to.deep.equal(['2001:HMI-1', '2001:PLC-1']);
+      expect(await open()).to.deep.equal(['2001:hmi-1', '2001:plc-1']);
     });
 
     it('a webhook whose signature or credentials are wrong is refused and stores nothing', async () => {

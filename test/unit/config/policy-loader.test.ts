@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { checkPolicyText, loadPolicies, loadPolicyText } from '../../../src/config/policy-loader.js';
 import { loadRegister } from '../../../src/config/register-loader.js';
+import { canonicalOrder } from '../../../src/sources/canonical-order.js';
 import { packageRoot } from '../../../src/config/schema.js';
 import { CANONICAL_STATUSES, CRITICALITIES, evaluate, ORDER_TYPES, WogateError, type WorkOrder, type NetworkResource, type ResourceKind, RESOURCE_KINDS } from '../../../src/domain/index.js';
 
@@ -109,6 +110,11 @@ describe('policy loader', () => {
     expect(schema.$defs.match.properties.orderTypes.items.enum).to.deep.equal([...ORDER_TYPES]);
   });
 
+  it('reads match.vendors and match.assets in canonical form, as orders name them', () => {
+    const p = loadPolicyText(GOOD.replace('vendors: [acme-controls]', 'vendors: [ACME-Controls, ａｃｍｅ]\n      assets: [PLC-CL2-01]'), 'good.yaml');
+    expect(p.rules[0]?.match).to.deep.equal({ vendors: ['acme-controls', 'acme'], assets: ['plc-cl2-01'] });
+  });
+
   describe('refuses a bad file, naming the file, the path and what was expected', () => {
     const cases: [string, string, string, string | RegExp][] = [
       ['an unknown property, suggesting the near miss', GOOD.replace('vendors: [acme-controls]', 'critcality: [high]'), '/rules/0/match/critcality', 'unknown property "critcality" (did you mean "criticality"?)'],
@@ -126,6 +132,8 @@ describe('policy loader', () => {
       ['a bad policy name', GOOD.replace('name: test-policy', 'name: Test Policy'), '/metadata/name', 'lower-case letters, digits and dashes'],
       ['a wrong apiVersion', GOOD.replace('wogate/v1', 'wogate/v2'), '/apiVersion', 'must be "wogate/v1" (got "wogate/v2")'],
       ['a wrong type', GOOD.replace('vendors: [acme-controls]', 'vendors: acme-controls'), '/rules/0/match/vendors', 'must be an array (got a string)'],
+      ['a vendor id hiding a zero-width space', GOOD.replace('vendors: [acme-controls]', 'vendors: ["acme\\u200b-controls"]'), '/rules/0/match/vendors/0', 'match.vendors[0] holds an invisible format character (U+200B at position 4)'],
+      ['an asset id hiding a bidi override', GOOD.replace('vendors: [acme-controls]', 'assets: [PLC-1, "PLC-\\u202e2"]'), '/rules/0/match/assets/1', 'match.assets[1] holds an invisible format character (U+202E at position 4)'],
       ['a duplicate rule id', `${GOOD}  - id: r1\n    match: {}\n    require: {statuses: [approved], maxDuration: 1h}\n    grant: [{target: demo-gateway}]\n`, '/rules/1/id', 'duplicate rule id "r1" (first at /rules/0/id)'],
       ['an unknown target', GOOD.replace('target: demo-gateway', 'target: plant-fww'), '/rules/0/grant/0/target', 'unknown target "plant-fww" (configured targets: ad, ca, demo-gateway, doors, plant-fw, vault)'],
       ['a kind of access its target does not hold', GOOD.replace('- target: demo-gateway', '- target: demo-gateway\n        type: badge'), '/rules/0/grant/0/type', 'target "demo-gateway" holds network access, not badge'],
@@ -238,7 +246,8 @@ describe('shipped policy and register, evaluated', () => {
   const now = new Date('2026-05-04T09:00:00Z');
   const { policySet } = loadPolicies(path.join(ROOT, 'policies'), { knownTargets: TARGETS });
   const register = loadRegister(path.join(ROOT, 'config/assets.example.yaml'), path.join(ROOT, 'config/vendors.example.yaml'));
-  const order = (over: Partial<WorkOrder> = {}): WorkOrder => ({
+  // Orders as a source's mapping delivers them: ids in canonical form, as the register's are.
+  const order = (over: Partial<WorkOrder> = {}): WorkOrder => canonicalOrder({
     source: 'maximo', id: 'WO-1001', site: 'north-wtp', status: 'approved', sourceStatus: 'APPR', vendorId: 'acme-controls', technicianIds: ['tech-jdoe'],
     assetIds: ['PLC-CL2-01'], window: { start: new Date(now.getTime() + H), end: new Date(now.getTime() + 5 * H) }, type: 'planned',
     approvals: [{ by: 'ops-supervisor' }], revision: '1', ...over,
@@ -250,8 +259,8 @@ describe('shipped policy and register, evaluated', () => {
     expect(e.denials).to.deep.equal([]);
     expect(e.grants.map((g) => g.resource)).to.deep.equal([{ kind: 'network', sourceAddress: '10.8.0.21', address: '10.20.30.40', port: 502, protocol: 'tcp' }]);
     expect(e.grants[0]).to.deep.include({ targetId: 'demo-gateway', rule: 'plc-maintenance/planned-and-corrective', validFrom: new Date(now.getTime() + 45 * M), validUntil: new Date(now.getTime() + 5 * H + 15 * M) });
-    expect(ports(order({ assetIds: ['HMI-FLT-01'] }))).to.deep.equal(['HMI-FLT-01 10.20.30.50:44818']);
-    expect(ports(order({ assetIds: ['PLC-HLP-02'] }))).to.have.members(['PLC-HLP-02 10.20.30.41:502', 'PLC-HLP-02 10.20.30.41:44818']);
+    expect(ports(order({ assetIds: ['HMI-FLT-01'] }))).to.deep.equal(['hmi-flt-01 10.20.30.50:44818']);
+    expect(ports(order({ assetIds: ['PLC-HLP-02'] }))).to.have.members(['plc-hlp-02 10.20.30.41:502', 'plc-hlp-02 10.20.30.41:44818']);
   });
 
   it('denies a closed order with STATUS_NOT_ALLOWED', () => {
@@ -265,7 +274,7 @@ describe('shipped policy and register, evaluated', () => {
     expect(evaluate([emergency], register, policySet, now).denials.map((d) => d.code)).to.deep.equal(['INSUFFICIENT_APPROVALS']);
     const e = evaluate([{ ...emergency, approvals: [{ by: 'ops-supervisor' }, { by: 'security-oncall' }] }], register, policySet, now);
     expect(e.grants[0]).to.deep.include({ rule: 'plc-maintenance/emergency-critical', capped: true, validUntil: new Date(now.getTime() + 4 * H) });
-    expect(evaluate([{ ...emergency, assetIds: ['HMI-FLT-01'] }], register, policySet, now).denials.map((d) => d.code)).to.deep.equal(['NO_MATCHING_RULE']);
+    expect(evaluate([{ ...emergency, assetIds: ['hmi-flt-01'] }], register, policySet, now).denials.map((d) => d.code)).to.deep.equal(['NO_MATCHING_RULE']);
   });
 
   it('gives a vendor technician without a VPN address nothing', () => {

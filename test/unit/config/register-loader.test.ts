@@ -47,18 +47,18 @@ function expectProblem(e: WogateError, file: string, pointer: string, expected: 
 describe('register loader', () => {
   it('loads the shipped asset and vendor registers', () => {
     const r = loadRegister(path.join(ROOT, 'config/assets.example.yaml'), path.join(ROOT, 'config/vendors.example.yaml'));
-    expect([...r.assets.keys()]).to.include.members(['PLC-CL2-01', 'HMI-FLT-01', 'HIST-SCADA-01']);
+    expect([...r.assets.keys()]).to.include.members(['plc-cl2-01', 'hmi-flt-01', 'hist-scada-01']);
     expect(r.assets.size).to.be.at.least(4);
-    expect(r.assets.get('PLC-CL2-01')).to.deep.include({ class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control' });
-    expect(r.assets.get('PLC-CL2-01')?.endpoints[0]).to.deep.include({ address: '10.20.30.40', protocol: 'tcp' });
-    expect(r.assets.get('HIST-SCADA-01')).to.include({ class: 'Historian', criticality: 'medium' });
+    expect(r.assets.get('plc-cl2-01')).to.deep.include({ class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control' });
+    expect(r.assets.get('plc-cl2-01')?.endpoints[0]).to.deep.include({ address: '10.20.30.40', protocol: 'tcp' });
+    expect(r.assets.get('hist-scada-01')).to.include({ class: 'Historian', criticality: 'medium' });
     expect(r.vendors.get('acme-controls')?.technicians.map((t) => t.address)).to.deep.equal(['10.8.0.21', '10.8.0.22']);
     const other = [...r.vendors.values()].find((v) => v.id !== 'acme-controls');
     expect(other?.technicians.every((t) => t.address === undefined)).to.equal(true);
   });
 
   it('fills in defaults and leaves optional fields out', () => {
-    expect(parseAssets(ASSETS.replace(/ {4}endpoints:\n.*\n.*\n$/, ''), 'a.yaml')).to.deep.equal([{ id: 'PLC-1', class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control', endpoints: [] }]);
+    expect(parseAssets(ASSETS.replace(/ {4}endpoints:\n.*\n.*\n$/, ''), 'a.yaml')).to.deep.equal([{ id: 'plc-1', class: 'PLC', criticality: 'critical', site: 'north-wtp', zone: 'process-control', endpoints: [] }]);
     expect(parseAssets(ASSETS, 'a.yaml')[0]?.endpoints).to.deep.equal([{ address: '10.20.30.40', ports: [502], protocol: 'tcp' }]);
     expect(parseVendors(VENDORS.replace('        address: 10.8.0.21\n', ''), 'v.yaml')).to.deep.equal([{ id: 'acme-controls', technicians: [{ id: 'tech-jdoe' }] }]);
   });
@@ -79,6 +79,7 @@ describe('register loader', () => {
       ['a bad protocol', ASSETS.replace('ports: [502]', 'ports: [502]\n        protocol: sctp'), '/assets/0/endpoints/0/protocol', 'must be one of: tcp, udp'],
       ['a vendors file given as the assets file', VENDORS, '/assets', 'is required'],
       ['a duplicate asset id', `${ASSETS}${ASSETS.replace('assets:\n', '')}`, '/assets/1/id', 'duplicate asset id "PLC-1" (first at /assets/0/id)'],
+      ['two asset ids that differ only in case', `${ASSETS}${ASSETS.replace('assets:\n', '').replace('PLC-1', 'plc-1')}`, '/assets/1/id', 'duplicate asset id "plc-1" (first at /assets/0/id, spelled "PLC-1": ids are compared case-insensitively in Unicode NFKC form)'],
     ];
     for (const [what, text, pointer, expected] of cases) {
       it(what, () => expectProblem(thrown(() => parseAssets(text, 'assets.yaml')), 'assets.yaml', pointer, expected));
@@ -102,6 +103,8 @@ describe('register loader', () => {
     const cases: [string, string, string, string][] = [
       ['a duplicate vendor id', `vendors:\n${vendor('acme', tech('a', '10.8.0.1'))}${vendor('acme', tech('b', '10.8.0.2'))}`, '/vendors/1/id', 'duplicate vendor id "acme" (first at /vendors/0/id)'],
       ['a duplicate technician id within a vendor', `vendors:\n${vendor('acme', tech('a'), tech('a'))}`, '/vendors/0/technicians/1/id', 'duplicate technician id "a" in vendor "acme" (first at /vendors/0/technicians/0/id)'],
+      ['two vendor ids that differ only in case', `vendors:\n${vendor('acme', tech('a'))}${vendor('ACME', tech('b'))}`, '/vendors/1/id', 'duplicate vendor id "ACME" (first at /vendors/0/id, spelled "acme": ids are compared case-insensitively'],
+      ['two technician ids of one vendor that differ only in case', `vendors:\n${vendor('acme', tech('J.Doe'), tech('j.doe'))}`, '/vendors/0/technicians/1/id', 'duplicate technician id "j.doe" in vendor "acme" (first at /vendors/0/technicians/0/id, spelled "J.Doe"'],
       ['one badge for two technicians', `vendors:\n${vendor('acme', tech('a') + '        accounts: {badge: "13987"}\n')}${vendor('beta', tech('b') + '        accounts: {badge: "13987", pam: v-b}\n')}`, '/vendors/1/technicians/0/accounts/badge', 'badge account "13987" is already bound to another technician (/vendors/0/technicians/0, "acme/a")'],
       ['an account name that could forge a grant key', `vendors:\n${vendor('acme', tech('a') + '        accounts: {pam: "v|x"}\n')}`, '/vendors/0/technicians/0/accounts/pam', 'an account name without | or control characters'],
       ['an account key that is not a name', `vendors:\n${vendor('acme', tech('a') + '        accounts: {"Bad Key": x}\n')}`, '/vendors/0/technicians/0/accounts', 'must match'],
@@ -113,6 +116,13 @@ describe('register loader', () => {
     for (const [what, text, pointer, expected] of cases) {
       it(what, () => expectProblem(thrown(() => parseVendors(text, 'vendors.yaml')), 'vendors.yaml', pointer, expected));
     }
+
+    it('keeps ids in canonical form: what orders from any source are compared with', () => {
+      const [v] = parseVendors(`vendors:\n${vendor('ACME-Controls', tech('Tech-JDoe', '10.8.0.1'))}`, 'vendors.yaml');
+      expect(v).to.deep.include({ id: 'acme-controls' });
+      expect(v?.technicians.map((t) => t.id)).to.deep.equal(['tech-jdoe']);
+      expect(parseAssets(ASSETS, 'assets.yaml').map((a) => a.id)).to.deep.equal(['plc-1']);
+    });
 
     it('accepts the same technician id under two vendors', () => {
       expect(parseVendors(`vendors:\n${vendor('acme', tech('a'))}${vendor('beta', tech('a'))}`, 'vendors.yaml')).to.have.length(2);

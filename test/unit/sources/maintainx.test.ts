@@ -291,7 +291,7 @@ describe('sources/maintainx', () => {
     it('reads configured custom fields and refuses a custom date without offset, naming its path', () => {
       const m = buildMapping({ fields: { vendorField: 'Vendor', techniciansField: 'Techs', assetsField: 'More assets', siteField: 'Site', windowStartField: 'Access from', emergencyCategory: 'Emergency' } });
       const o = map(fullOrder({ categories: ['Emergency'], extraFields: { Vendor: 'acme', Techs: 'jdoe\nasmith', 'More assets': 'PLC-1, 55120', Site: 'north', 'Access from': '2026-11-22T08:00:00Z' } }), m);
-      expect(o).to.deep.include({ vendorId: 'acme', technicianIds: ['jdoe', 'asmith'], assetIds: ['55120', 'PLC-1'], site: 'north', type: 'emergency' });
+      expect(o).to.deep.include({ vendorId: 'acme', technicianIds: ['jdoe', 'asmith'], assetIds: ['55120', 'plc-1'], site: 'north', type: 'emergency' });
       expect(o.window.start.toISOString()).to.equal('2026-11-22T08:00:00.000Z');
       const e = failure(() => map(fullOrder({ extraFields: { 'Access from': '2026-11-22T08:00:00' } }), m));
       expect(e.details).to.deep.include({ field: 'windowStart', path: 'workOrder.extraFields.Access from' });

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { WogateError } from '../../../src/domain/errors.js';
 import type { WorkOrder } from '../../../src/domain/workorder.js';
 import { getPath, mapWorkOrder, type FieldMapping, type SourceMapping } from '../../../src/sources/mapping.js';
+import { canonicalOrder, clipText } from '../../../src/sources/canonical-order.js';
 
 const FALLBACK = '2026-11-22T08:59:00.000Z';
 
@@ -90,7 +91,7 @@ describe('source mapping', () => {
         sourceStatus: 'APPR',
         vendorId: 'acme-controls',
         technicianIds: ['tech-jdoe', 'tech-asmith'],
-        assetIds: ['PLC-CL2-01', 'HMI-FLT-01'],
+        assetIds: ['plc-cl2-01', 'hmi-flt-01'],
         window: { start: new Date('2026-11-22T14:00:00Z'), end: new Date('2026-11-22T18:30:00.250Z') },
         type: 'corrective',
         approvals: [{ by: 'ops-supervisor', at: new Date('2026-11-21T16:00:00Z') }, { by: 'plant-manager' }],
@@ -192,7 +193,7 @@ describe('source mapping', () => {
 
     it('accepts one id or one object where a list is expected', () => {
       const wo = mapWorkOrder('s', withOrder({ technicians: 'tech-solo', assets: { assetnum: 'PLC-9' } }), maximo, FALLBACK);
-      expect([wo.technicianIds, wo.assetIds]).to.deep.equal([['tech-solo'], ['PLC-9']]);
+      expect([wo.technicianIds, wo.assetIds]).to.deep.equal([['tech-solo'], ['plc-9']]);
     });
 
     describe('errors name the canonical field and the JSON path', () => {
@@ -338,5 +339,52 @@ describe('source mapping', () => {
         expect(typeof got).not.to.equal('function');
       }), { numRuns: 1000 });
     });
+  });
+});
+
+describe('canonicalOrder: the last step of every source mapping', () => {
+  const base: WorkOrder = {
+    source: 's', id: 'WO-1', status: 'approved', sourceStatus: 'APPR', vendorId: 'ACME', technicianIds: ['JDoe', 'jdoe', 'ｊｄｏｅ'], assetIds: ['PLC-1', 'plc-1'],
+    window: { start: new Date(0), end: new Date(1) }, type: 'planned', approvals: [{ by: 'Alice' }, { by: 'alice', at: new Date(5) }, { by: 'bob' }], revision: '7',
+  };
+  const refusal = (o: WorkOrder): WogateError => {
+    try {
+      canonicalOrder(o);
+    } catch (e) {
+      if (e instanceof WogateError) return e;
+      throw e;
+    }
+    return expect.fail('expected HOOK_MAPPING_FAILED');
+  };
+
+  it('folds vendor, technician, asset and approver ids and collapses what folding makes equal, keeping the first approval', () => {
+    expect(canonicalOrder(base)).to.deep.include({ vendorId: 'acme', technicianIds: ['jdoe'], assetIds: ['plc-1'], approvals: [{ by: 'alice' }, { by: 'bob' }], id: 'WO-1' });
+    expect(canonicalOrder({ ...base, vendorId: '' }).vendorId, 'no vendor stays no vendor').to.equal('');
+  });
+
+  it('refuses, naming the field, an id with a format character, and any text or id with a lone surrogate', () => {
+    const cases: [Partial<WorkOrder>, RegExp][] = [
+      [{ technicianIds: ['jdoe', 'asmith\u2060'] }, /^technicians\[1\] holds an invisible format character \(U\+2060 at position 6\)/],
+      [{ assetIds: ['\ufeffPLC-1'] }, /^assets\[0\] holds an invisible format character \(U\+FEFF at position 0\)/],
+      [{ vendorId: 'ac\u00adme' }, /^vendorId holds an invisible format character \(U\+00AD/],
+      [{ approvals: [{ by: 'alice' }, { by: 'alice\u200b' }] }, /^approvals\[1\]\.by holds an invisible format character \(U\+200B at position 5\)/],
+      [{ id: 'PRB-\ud800' }, /^id holds a lone UTF-16 surrogate/],
+      [{ title: 'pump \udc00' }, /^title holds a lone UTF-16 surrogate/],
+      [{ sourceStatus: '\ud83dAPPR' }, /^sourceStatus holds a lone UTF-16 surrogate/],
+      [{ revision: 'Infinity' }, /^revision "Infinity" is neither a finite number nor an ISO-8601 date-time/],
+    ];
+    for (const [over, message] of cases) {
+      const e = refusal({ ...base, ...over });
+      expect(e.code).to.equal('HOOK_MAPPING_FAILED');
+      expect(e.message).to.match(message);
+    }
+  });
+
+  it('never cuts a surrogate pair when clipping text', () => {
+    expect(clipText('ab😀', 3)).to.equal('ab');
+    expect(clipText('ab😀', 4)).to.equal('ab😀');
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 30 }), fc.nat({ max: 40 }), (s, n) => {
+      expect(/\p{Cs}/u.test(clipText(s, n))).to.equal(false);
+    }));
   });
 });

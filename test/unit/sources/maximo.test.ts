@@ -231,9 +231,9 @@ describe('sources/maximo', () => {
     it('maps a complete record with the same revision the API read gives', () => {
       const ev = source().parseEvent(message(), d);
       expect(ev.orderId).to.equal('CENTRAL/4200170');
-      expect(ev.order).to.deep.include({ id: 'CENTRAL/4200170', status: 'approved', sourceStatus: 'APPR', vendorId: 'ACMEHVAC', revision: '18842931', site: 'CENTRAL', type: 'corrective' });
-      expect(ev.order?.technicianIds).to.deep.equal(['JDOE', 'ASMITH']);
-      expect(ev.order?.assetIds).to.deep.equal(['CH-0002', 'CH-0003']);
+      expect(ev.order).to.deep.include({ id: 'CENTRAL/4200170', status: 'approved', sourceStatus: 'APPR', vendorId: 'acmehvac', revision: '18842931', site: 'CENTRAL', type: 'corrective' });
+      expect(ev.order?.technicianIds).to.deep.equal(['jdoe', 'asmith']);
+      expect(ev.order?.assetIds).to.deep.equal(['ch-0002', 'ch-0003']);
     });
 
     it('reads the upper-case attribute names a JSON mapping copies from MIF', () => {
@@ -282,7 +282,7 @@ describe('sources/maximo', () => {
 
     it('counts each person who set an approving status once, at their first approval', () => {
       const o = map(wo({ wostatus: [...(wo().wostatus as object[]), { status: 'APPRFIN', status_maxvalue: 'APPR', changeby: 'MGR2', changedate: '2025-03-04T09:00:00-05:00' }, { status: 'INPRG', changeby: 'TECH' }] }));
-      expect(o.approvals).to.deep.equal([{ by: 'SUPER1', at: new Date('2025-03-04T13:00:00Z') }, { by: 'MGR2', at: new Date('2025-03-04T14:00:00Z') }]);
+      expect(o.approvals).to.deep.equal([{ by: 'super1', at: new Date('2025-03-04T13:00:00Z') }, { by: 'mgr2', at: new Date('2025-03-04T14:00:00Z') }]);
       expect(map(wo({ wostatus: undefined })).approvals).to.deep.equal([]);
     });
 
@@ -290,13 +290,13 @@ describe('sources/maximo', () => {
       const history = [{ status: 'WSCH', changeby: 'CRONUSER' }, { status: 'APPRX', changeby: 'MGR3' }, { status: 'WMATL', changeby: 'PLANNER' }];
       expect(map(wo({ wostatus: history })).approvals).to.deep.equal([]);
       const syn = maximoMapping(options({ statusMap: { APPRX: 'approved', WMATL: 'approved' } }));
-      expect(map(wo({ wostatus: history }), syn).approvals).to.deep.equal([{ by: 'MGR3' }]);
+      expect(map(wo({ wostatus: history }), syn).approvals).to.deep.equal([{ by: 'mgr3' }]);
     });
 
     it('reads technicians from labor assignments or from a delimited attribute', () => {
       expect(map(wo({ assignment: undefined })).technicianIds).to.deep.equal([]);
       const custom = maximoMapping(options({ fields: { technicians: { select: 'x_vendortechs', path: 'x_vendortechs', separator: ';' } } }));
-      expect(map(wo({ x_vendortechs: 'JDOE; ASMITH;;' }), custom).technicianIds).to.deep.equal(['JDOE', 'ASMITH']);
+      expect(map(wo({ x_vendortechs: 'JDOE; ASMITH;;' }), custom).technicianIds).to.deep.equal(['jdoe', 'asmith']);
     });
 
     it('takes the scheduled window, falls back to target dates, and leaves half a window empty', () => {
@@ -315,7 +315,7 @@ describe('sources/maximo', () => {
 
     it('qualifies asset ids by site when asked, for both orders and assets', () => {
       const q = maximoMapping(options({ qualifyAssetsBySite: true }));
-      expect(map(wo(), q).assetIds).to.deep.equal(['CENTRAL/CH-0002', 'CENTRAL/CH-0003']);
+      expect(map(wo(), q).assetIds).to.deep.equal(['central/ch-0002', 'central/ch-0003']);
     });
 
     it('uses changedate as revision when configured, and explains a missing rowstamp', () => {
@@ -335,8 +335,8 @@ describe('sources/maximo', () => {
     it('maps an asset\'s class, criticality, site and location; an unknown priority is left to the overlay', () => {
       const a = { classAttribute: 'assettype', criticalityAttribute: 'priority', criticalityMap: { 9: 'critical' as const, 1: 'low' as const }, qualifyBySite: false };
       expect(mapMaximoAsset(lowerKeys({ ASSETNUM: 'PLC-1', SITEID: 'NORTH', DESCRIPTION: 'Line 1 PLC', LOCATION: 'NORTH-L1', ASSETTYPE: 'PLC', PRIORITY: 9 }), a))
-        .to.deep.equal({ id: 'PLC-1', name: 'Line 1 PLC', class: 'PLC', criticality: 'critical', site: 'NORTH', zone: 'NORTH-L1' });
-      expect(mapMaximoAsset({ assetnum: 'X', priority: 42 }, { ...a, classMap: {} })).to.deep.equal({ id: 'X' });
+        .to.deep.equal({ id: 'plc-1', name: 'Line 1 PLC', class: 'PLC', criticality: 'critical', site: 'NORTH', zone: 'NORTH-L1' });
+      expect(mapMaximoAsset({ assetnum: 'X', priority: 42 }, { ...a, classMap: {} })).to.deep.equal({ id: 'x' });
     });
 
     it('keeps only the rest id of an href, whatever host it names', () => {
@@ -501,7 +501,7 @@ describe('sources/maximo', () => {
       nock(BASE).get('/maximo/api/os/mxapiasset').query((x) => ((q = x as Record<string, string>), true))
         .reply(200, { member: [{ href: 'x', assetnum: 'PLC-1', siteid: 'NORTH', assettype: 'PLC', priority: 8, location: 'L1' }], responseInfo: { pagenum: 1 } });
       s = source({ sites: ['NORTH'], assets: { where: 'status="OPERATING"' } });
-      expect(await s.api.listAssets(ctx)).to.deep.equal([{ id: 'PLC-1', class: 'PLC', criticality: 'critical', site: 'NORTH', zone: 'L1' }]);
+      expect(await s.api.listAssets(ctx)).to.deep.equal([{ id: 'plc-1', class: 'PLC', criticality: 'critical', site: 'NORTH', zone: 'L1' }]);
       expect(q['oslc.select']).to.equal('assetnum,siteid,description,location,assettype,priority');
       expect(q['oslc.where']).to.equal('siteid in ["NORTH"] and status="OPERATING"');
     });

@@ -91,7 +91,7 @@ describe('sources/sap: SAP S/4HANA Plant Maintenance', () => {
         type: 'corrective', revision: '2025-03-04T13:12:04.000Z',
       });
       expect(o.window).to.deep.equal({ start: new Date(1741161600000), end: new Date(1741197600000) });
-      expect(o.approvals).to.deep.equal([{ by: 'PLANNER7' }]);
+      expect(o.approvals).to.deep.equal([{ by: 'planner7' }]);
     });
 
     const table: [string, string, string][] = [
@@ -160,16 +160,16 @@ describe('sources/sap: SAP S/4HANA Plant Maintenance', () => {
       });
       const m = mapSapOrder('sap', r, o);
       expect(m.vendorId).to.equal('0017300009');
-      expect(m.technicianIds).to.deep.equal(['JDOE']);
-      expect(m.assetIds).to.deep.equal(['1710-SPA-UTIL-BLR1', '1710-SPA-UTIL-BLR2']);
+      expect(m.technicianIds).to.deep.equal(['jdoe']);
+      expect(m.assetIds).to.deep.equal(['1710-spa-util-blr1', '1710-spa-util-blr2']);
       expect(m.window.start.toISOString()).to.equal('2025-03-05T09:00:00.000Z');
-      expect(mapSapOrder('sap', rec({ Equipment: '' }), { assetIdFrom: 'equipmentOrFunctionalLocation' }).assetIds).to.deep.equal(['1710-SPA-UTIL-BLR1']);
+      expect(mapSapOrder('sap', rec({ Equipment: '' }), { assetIdFrom: 'equipmentOrFunctionalLocation' }).assetIds).to.deep.equal(['1710-spa-util-blr1']);
     });
 
     it('counts approvals from the release, from user statuses, or not at all', () => {
       expect(mapSapOrder('sap', rec({ SystemStatusText: 'CRTD' })).approvals).to.deep.equal([]);
       const userStatus: SapMappingOptions = { approvals: { from: 'userStatus', userStatuses: ['APR1', 'APR2', 'APR1'] } };
-      expect(mapSapOrder('sap', rec({ UserStatusText: 'APR1 APR2 VNDR' }), userStatus).approvals).to.deep.equal([{ by: 'user-status:APR1' }, { by: 'user-status:APR2' }]);
+      expect(mapSapOrder('sap', rec({ UserStatusText: 'APR1 APR2 VNDR' }), userStatus).approvals).to.deep.equal([{ by: 'user-status:apr1' }, { by: 'user-status:apr2' }]);
       expect(mapSapOrder('sap', rec(), { approvals: { from: 'none' } }).approvals).to.deep.equal([]);
     });
 
