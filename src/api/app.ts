@@ -397,7 +397,10 @@ function errorHandler(d: AppDeps & { refusals: RefusalSink }) {
     if (req.path.startsWith('/v1/hooks/')) {
       const source = String(req.path.split('/')[3] ?? '');
       d.metrics.hooks.inc({ source: d.sources.has(source) ? source : '(unknown)', outcome: e.code });
-      if (!(req as Authed).hookVerified) {
+      // A replay verifies too, but proves only that the caller saw a delivery (a proxy log, a
+      // capture): it is as anonymous as a bad signature, or one captured webhook appends a record
+      // per resend for as long as its timestamp is fresh.
+      if (!(req as Authed).hookVerified || e.code === 'HOOK_REPLAY') {
         anonymous('hook', `source ${source.slice(0, 64)}: ${e.message}`);
       } else {
         d.metrics.refused.inc({ area: 'hook', kind: e.code });

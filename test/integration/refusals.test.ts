@@ -71,7 +71,7 @@ describe('refusals of unauthenticated callers are aggregated in the audit log', 
     expect((await t.daemon.runtime.audit.verify()).ok).to.equal(true);
   });
 
-  it('keeps individual records for callers that proved who they are: a replayed signed webhook, a token without the scope', async () => {
+  it('aggregates a replayed signed webhook (a replay proves no key) and keeps individual records for a token without the scope', async () => {
     const before = await lastSeq(t);
     const id = 'msg_replayed_once';
     const order = demoOrder('WO-R1', 'APPR', new Date(), new Date());
@@ -80,10 +80,12 @@ describe('refusals of unauthenticated callers are aggregated in the audit log', 
     expect((await t.hook(order, { id })).status).to.equal(409);
     const { token } = await createToken(t.daemon.runtime.store, 'reader', ['explain'], new Date());
     for (let i = 0; i < 2; i++) expect((await fetch(`${t.daemon.url}/v1/grants`, { headers: { authorization: `Bearer ${token}` } })).status).to.equal(403);
+    for (let i = 0; i < 50; i++) expect((await t.hook(order, { id })).status).to.equal(409);
+    await t.daemon.refusals.flush();
     const added = await recordsAfter(t, before);
     const replays = added.filter((r) => r.action === 'hook.refused' && r.details.code === 'HOOK_REPLAY');
-    expect(replays).to.have.length(2);
-    expect(replays[0]?.details).to.not.have.property('aggregated');
+    expect(replays).to.have.length(1);
+    expect(replays[0]?.details).to.include({ aggregated: true, count: 52, status: 409 });
     const scope = added.filter((r) => r.action === 'auth.refused' && r.details.reason === 'scope');
     expect(scope).to.have.length(2);
     expect(scope[0]?.actor).to.equal('token:reader');
