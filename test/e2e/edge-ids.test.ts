@@ -142,6 +142,11 @@ describe('ids, text and revisions at the edge, through a real daemon', function 
   });
 });
 
+/** An older wogate kept no approved scopes (migration 8 adds the column, empty, in the same version that makes ids canonical). */
+function asBeforeApprovedScopes(store: SqliteStore): void {
+  store.raw().prepare('UPDATE work_orders SET approved_scope = NULL').run();
+}
+
 describe('orders stored before ids were canonical, at the first start of this version', function () {
   this.timeout(60_000);
   let dir: string;
@@ -164,6 +169,7 @@ describe('orders stored before ids were canonical, at the first start of this ve
     };
     await old.upsertOrder(base, now);
     await old.upsertOrder({ ...base, id: 'WO-OLD2', type: 'emergency', assetIds: ['PLC-CL2-01'], approvals: [{ by: 'ops-supervisor' }, { by: 'OPS-Supervisor' }] }, now);
+    asBeforeApprovedScopes(old);
     await old.close();
 
     t = await startDaemon({ edit: (c) => { c.store.path = file; } });
