@@ -182,4 +182,28 @@ describe('orders stored before ids were canonical, at the first start of this ve
     const rewrites = (await store.readAudit(0, 100_000)).filter((r) => r.action === 'store.ids_canonicalised');
     expect(rewrites.map((r) => r.details)).to.deep.equal([{ orders: 2 }]);
   });
+
+  it('keep a vendor suspended under its old spelling suspended: the kill switch holds across the upgrade', async () => {
+    dir = tmpDir();
+    const file = path.join(dir, 'old.db');
+    const old = new SqliteStore(file);
+    await old.migrate();
+    const now = new Date();
+    await old.upsertOrder({
+      source: 'demo-cmms', id: 'WO-OLD3', site: 'north-wtp', status: 'approved', sourceStatus: 'APPR', vendorId: 'ACME-Controls', technicianIds: ['Tech-JDoe'],
+      assetIds: ['PLC-CL2-01'], window: { start: new Date(now.getTime() - 60_000), end: new Date(now.getTime() + 2 * 3_600_000) }, type: 'planned',
+      approvals: [{ by: 'ops-supervisor' }], revision: now.toISOString(),
+    }, now);
+    asBeforeApprovedScopes(old);
+    // As an older wogate stored it, when the register spelled the vendor so.
+    await old.setState('vendor-suspensions', JSON.stringify([{ vendorId: 'ACME-Controls', reason: 'credential theft reported', by: 'oidc:olga', at: now.toISOString() }]));
+    await old.close();
+
+    t = await startDaemon({ edit: (c) => { c.store.path = file; } });
+    await t.daemon.reconciler.reconcile();
+    expect(await t.daemon.runtime.store.listGrants({ orderKey: 'demo-cmms/WO-OLD3' })).to.deep.equal([]);
+    const ev = await t.daemon.reconciler.explainOrders([(await t.daemon.runtime.store.getOrder('demo-cmms', 'WO-OLD3')) as WorkOrder], new Date());
+    expect(ev.denials.map((d) => d.code)).to.deep.equal(['VENDOR_SUSPENDED']);
+    expect(t.daemon.runtime.suspensions.list().map((s) => s.vendorId)).to.deep.equal(['acme-controls']);
+  });
 });
