@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { demoOrder } from '../../src/demo/demo.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { WorkOrder } from '../../src/domain/index.js';
+import type { MergedRegister, WorkOrder } from '../../src/domain/index.js';
 import { REPO, startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
 import { tmpDir } from '../helpers/world.js';
 
@@ -181,6 +181,22 @@ describe('orders stored before ids were canonical, at the first start of this ve
     expect(await store.listGrants({ orderKey: 'demo-cmms/WO-OLD2' })).to.deep.equal([]);
     const rewrites = (await store.readAudit(0, 100_000)).filter((r) => r.action === 'store.ids_canonicalised');
     expect(rewrites.map((r) => r.details)).to.deep.equal([{ orders: 2 }]);
+  });
+
+  it('merge a CMMS\'s saved asset records under their old spelling with the overlay: a conflict still withholds the asset', async () => {
+    dir = tmpDir();
+    const file = path.join(dir, 'old.db');
+    const old = new SqliteStore(file);
+    await old.migrate();
+    // The last asset sync of an older wogate, as the CMMS spelled the asset; its site disagrees with the overlay's.
+    await old.setState('assets:demo-cmms', JSON.stringify([{ id: 'PLC-CL2-01', site: 'south-wtp' }]));
+    await old.close();
+
+    t = await startDaemon({ edit: (c) => { c.store.path = file; } });
+    const register = t.daemon.runtime.world().register as MergedRegister;
+    expect(register.conflicts.map((c) => `${c.assetId}.${c.field}`)).to.deep.equal(['plc-cl2-01.site']);
+    expect(register.assets.has('plc-cl2-01'), 'withheld').to.equal(false);
+    expect([...register.assets.keys()].filter((id) => id !== id.toLowerCase())).to.deep.equal([]);
   });
 
   it('keep a vendor suspended under its old spelling suspended: the kill switch holds across the upgrade', async () => {
