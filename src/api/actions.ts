@@ -125,7 +125,8 @@ export async function suspendVendor(d: ActionDeps, vendorId: string, actor: stri
 /**
  * Lifts a suspension. The route's soloRole (src/api/roles.ts) may do it alone; anyone else must be
  * another person than the one who suspended (compared as persons, so a second token or a sign-in of
- * the same person does not count), and a caller without a person can't.
+ * the same person does not count); a caller without a person can't, nor anyone when the suspension
+ * names no person.
  */
 export async function reinstateVendor(d: ActionDeps, vendorId: string, actor: string, reason: string, context: ActorContext): Promise<void> {
   const s = suspensions(d).list().find((x) => x.vendorId === vendorId);
@@ -137,10 +138,13 @@ export async function reinstateVendor(d: ActionDeps, vendorId: string, actor: st
     if (!context.person) {
       throw new WogateError('AUTH_NO_PERSON', `reinstating a vendor needs a second person${need}: sign in through OIDC, or use an API token made with an owner; ${actor} names none`, { reason: 'no_person' });
     }
-    // Suspensions recorded before persons were: their actor is the best record of who it was.
-    const same = s.byPerson !== undefined ? sameId(s.byPerson, context.person) : s.by === actor;
-    if (same) {
-      throw new WogateError('AUTH_FORBIDDEN', `second-person rule: ${s.byPerson ?? s.by} suspended ${vendorId.slice(0, 200)} and can't reinstate it alone; another operator${need} must`, { reason: 'second_person_rule' });
+    // A suspension naming no person (a token without an owner, an older wogate) can't be shown to
+    // be someone else's: comparing actor strings would let its author lift it under another credential.
+    if (s.byPerson === undefined) {
+      throw new WogateError('AUTH_FORBIDDEN', `second-person rule: the suspension of ${vendorId.slice(0, 200)} (by ${s.by}) names no person, so no one can be shown to be another person than who suspended; a policy-admin must reinstate it, or suspend it again as yourself for another person to reinstate`, { reason: 'no_suspender_person' });
+    }
+    if (sameId(s.byPerson, context.person)) {
+      throw new WogateError('AUTH_FORBIDDEN', `second-person rule: ${s.byPerson} suspended ${vendorId.slice(0, 200)} and can't reinstate it alone; another operator${need} must`, { reason: 'second_person_rule' });
     }
   }
   await suspensions(d).reinstate(vendorId, actor, reason, context);

@@ -22,7 +22,7 @@ import { MaximoSource } from '../sources/maximo.js';
 import { maximoOptionsFromConfig } from '../sources/maximo-config.js';
 import { sapSourceOptions } from '../sources/sap-schema.js';
 import type { Source } from '../sources/source.js';
-import { canonicalStoredOrder } from '../sources/canonical-order.js';
+import { canonicalStoredAssets, canonicalStoredOrder } from '../sources/canonical-order.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { HttpTarget } from '../targets/http.js';
@@ -72,7 +72,7 @@ export async function openRuntime(o: RuntimeOptions): Promise<Runtime & { warnin
   const fromSources = new Map<string, readonly AssetRecord[]>();
   for (const s of config.sources) {
     const saved = await store.getState(`assets:${s.id}`);
-    if (saved) fromSources.set(s.id, JSON.parse(saved) as AssetRecord[]);
+    if (saved) fromSources.set(s.id, canonicalStoredAssets(JSON.parse(saved) as AssetRecord[]));
   }
   let world = readWorld(config, fromSources);
   let audit: AuditLog;

@@ -1,5 +1,6 @@
 import type { ActorContext, AuditLog } from '../audit/audit.js';
 import { WogateError } from '../domain/index.js';
+import { tryCanonicalId } from '../domain/ids.js';
 import type { Store } from '../store/store.js';
 
 export interface Suspension {
@@ -27,10 +28,21 @@ export class VendorSuspensions {
     private readonly clock: () => Date,
   ) {}
 
+  /**
+   * Vendor ids in canonical form, as orders and the register name them: a suspension stored by an
+   * older wogate under the register's old spelling (`ACME-Controls`) must keep holding after the
+   * upgrade, not stop matching the vendor's (now canonical) orders.
+   */
   async load(): Promise<void> {
     const raw = await this.store.getState(KEY);
     const list = raw ? (JSON.parse(raw) as Suspension[]) : [];
-    this.current = new Map(list.map((s) => [s.vendorId, s]));
+    const next = new Map<string, Suspension>();
+    for (const s of list) {
+      const id = tryCanonicalId(s.vendorId, 'vendorId');
+      const vendorId = id.ok ? id.id : s.vendorId;
+      if (!next.has(vendorId)) next.set(vendorId, { ...s, vendorId });
+    }
+    this.current = next;
   }
 
   /** Vendor id → why, for the evaluation. */

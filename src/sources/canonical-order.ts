@@ -87,3 +87,15 @@ export function canonicalStoredOrder(order: WorkOrder): WorkOrder {
     approvals: [...approvals.values()],
   };
 }
+
+/**
+ * A CMMS's asset records as an older wogate saved them (its last asset sync), ids in canonical form
+ * so they merge with the overlay's and a conflict is found without waiting for the next sync. An id
+ * that can't be canonical stays as stored: it matches no order.
+ */
+export function canonicalStoredAssets(records: readonly AssetRecord[]): AssetRecord[] {
+  return records.map((r) => {
+    const id = tryCanonicalId(r.id, 'asset id');
+    return id.ok ? { ...r, id: id.id } : r;
+  });
+}

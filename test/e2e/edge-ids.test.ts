@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { demoOrder } from '../../src/demo/demo.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { WorkOrder } from '../../src/domain/index.js';
+import type { MergedRegister, WorkOrder } from '../../src/domain/index.js';
 import { REPO, startDaemon, until, type TestDaemon } from '../helpers/daemon.js';
 import { tmpDir } from '../helpers/world.js';
 
@@ -142,6 +142,11 @@ describe('ids, text and revisions at the edge, through a real daemon', function 
   });
 });
 
+/** An older wogate kept no approved scopes (migration 8 adds the column, empty, in the same version that makes ids canonical). */
+function asBeforeApprovedScopes(store: SqliteStore): void {
+  store.raw().prepare('UPDATE work_orders SET approved_scope = NULL').run();
+}
+
 describe('orders stored before ids were canonical, at the first start of this version', function () {
   this.timeout(60_000);
   let dir: string;
@@ -164,6 +169,7 @@ describe('orders stored before ids were canonical, at the first start of this ve
     };
     await old.upsertOrder(base, now);
     await old.upsertOrder({ ...base, id: 'WO-OLD2', type: 'emergency', assetIds: ['PLC-CL2-01'], approvals: [{ by: 'ops-supervisor' }, { by: 'OPS-Supervisor' }] }, now);
+    asBeforeApprovedScopes(old);
     await old.close();
 
     t = await startDaemon({ edit: (c) => { c.store.path = file; } });
@@ -175,5 +181,45 @@ describe('orders stored before ids were canonical, at the first start of this ve
     expect(await store.listGrants({ orderKey: 'demo-cmms/WO-OLD2' })).to.deep.equal([]);
     const rewrites = (await store.readAudit(0, 100_000)).filter((r) => r.action === 'store.ids_canonicalised');
     expect(rewrites.map((r) => r.details)).to.deep.equal([{ orders: 2 }]);
+  });
+
+  it('merge a CMMS\'s saved asset records under their old spelling with the overlay: a conflict still withholds the asset', async () => {
+    dir = tmpDir();
+    const file = path.join(dir, 'old.db');
+    const old = new SqliteStore(file);
+    await old.migrate();
+    // The last asset sync of an older wogate, as the CMMS spelled the asset; its site disagrees with the overlay's.
+    await old.setState('assets:demo-cmms', JSON.stringify([{ id: 'PLC-CL2-01', site: 'south-wtp' }]));
+    await old.close();
+
+    t = await startDaemon({ edit: (c) => { c.store.path = file; } });
+    const register = t.daemon.runtime.world().register as MergedRegister;
+    expect(register.conflicts.map((c) => `${c.assetId}.${c.field}`)).to.deep.equal(['plc-cl2-01.site']);
+    expect(register.assets.has('plc-cl2-01'), 'withheld').to.equal(false);
+    expect([...register.assets.keys()].filter((id) => id !== id.toLowerCase())).to.deep.equal([]);
+  });
+
+  it('keep a vendor suspended under its old spelling suspended: the kill switch holds across the upgrade', async () => {
+    dir = tmpDir();
+    const file = path.join(dir, 'old.db');
+    const old = new SqliteStore(file);
+    await old.migrate();
+    const now = new Date();
+    await old.upsertOrder({
+      source: 'demo-cmms', id: 'WO-OLD3', site: 'north-wtp', status: 'approved', sourceStatus: 'APPR', vendorId: 'ACME-Controls', technicianIds: ['Tech-JDoe'],
+      assetIds: ['PLC-CL2-01'], window: { start: new Date(now.getTime() - 60_000), end: new Date(now.getTime() + 2 * 3_600_000) }, type: 'planned',
+      approvals: [{ by: 'ops-supervisor' }], revision: now.toISOString(),
+    }, now);
+    asBeforeApprovedScopes(old);
+    // As an older wogate stored it, when the register spelled the vendor so.
+    await old.setState('vendor-suspensions', JSON.stringify([{ vendorId: 'ACME-Controls', reason: 'credential theft reported', by: 'oidc:olga', at: now.toISOString() }]));
+    await old.close();
+
+    t = await startDaemon({ edit: (c) => { c.store.path = file; } });
+    await t.daemon.reconciler.reconcile();
+    expect(await t.daemon.runtime.store.listGrants({ orderKey: 'demo-cmms/WO-OLD3' })).to.deep.equal([]);
+    const ev = await t.daemon.reconciler.explainOrders([(await t.daemon.runtime.store.getOrder('demo-cmms', 'WO-OLD3')) as WorkOrder], new Date());
+    expect(ev.denials.map((d) => d.code)).to.deep.equal(['VENDOR_SUSPENDED']);
+    expect(t.daemon.runtime.suspensions.list().map((s) => s.vendorId)).to.deep.equal(['acme-controls']);
   });
 });

@@ -74,6 +74,25 @@ describe('e2e: the vendor kill switch', function () {
     expect(refused.map((r) => r.details.code)).to.deep.equal(['AUTH_FORBIDDEN', 'AUTH_NO_PERSON']);
   });
 
+  it('does not let the suspender reinstate after suspending again through a token without an owner: a suspension naming no person needs the solo role', async () => {
+    expect((await t.hook(order('WO-1', 'APPR'))).status).to.equal(202);
+    await until(async () => (await active()) === 2, 'two grants active');
+    const store = t.daemon.runtime.store;
+    expect((await call('POST', '/v1/vendors/acme-controls/suspend', { reason: 'credential theft reported by the vendor' })).status).to.equal(200);
+    // The same operator pulls the switch again with an old token that names nobody.
+    token = (await createToken(store, 'legacy', ['grants:revoke'], new Date())).token;
+    expect((await call('POST', '/v1/vendors/acme-controls/suspend', { reason: 'again, from the old laptop' })).status).to.equal(200);
+    token = (await createToken(store, 'olga-laptop', ['grants:revoke'], new Date(), { owner: 'olga' })).token;
+    const res = await call('POST', '/v1/vendors/acme-controls/reinstate', { reason: 'new credentials issued' });
+    expect(res.status).to.equal(403);
+    const error = ((await res.json()) as { error: { code: string; message: string } }).error;
+    expect(error.code).to.equal('AUTH_FORBIDDEN');
+    expect(error.message).to.contain('names no person').and.contain('policy-admin');
+    await t.daemon.reconciler.reconcile();
+    expect(await active(), 'still suspended').to.equal(0);
+    expect(t.daemon.runtime.suspensions.list().map((x) => x.vendorId)).to.deep.equal(['acme-controls']);
+  });
+
   it('refuses an unknown vendor (404), a missing reason (400) and a viewer-only token (403)', async () => {
     expect((await call('POST', '/v1/vendors/nobody/suspend', { reason: 'typo check' })).status).to.equal(404);
     expect((await call('POST', '/v1/vendors/acme-controls/suspend', {})).status).to.equal(400);
