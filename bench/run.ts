@@ -113,8 +113,9 @@ function bareApp(): express.Express {
 
 function world(orders: number): { policySet: PolicySet; register: ReturnType<typeof makeRegister> } {
   const assets: Asset[] = [];
+  // Register ids in canonical form, as the register loader makes them (orders name them A<n>; the mapping folds them).
   for (let i = 0; i < orders * ASSETS_PER_ORDER; i++) {
-    assets.push({ id: `A${i}`, class: 'PLC', criticality: 'high', site: 's', zone: 'z', endpoints: [{ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, ports: [502], protocol: 'tcp' }] });
+    assets.push({ id: `a${i}`, class: 'PLC', criticality: 'high', site: 's', zone: 'z', endpoints: [{ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, ports: [502], protocol: 'tcp' }] });
   }
   const register = makeRegister(assets, [{ id: 'acme', technicians: [{ id: 't1', address: '10.8.0.21' }] }]);
   const policySet: PolicySet = {

@@ -122,8 +122,17 @@ export class SqliteStore implements Store {
 
   async approvedScopes(orderKeys: readonly string[]): Promise<Map<string, ApprovedScope>> {
     const out = new Map<string, ApprovedScope>();
+    const wanted = new Set(orderKeys);
+    if (wanted.size > 64) {
+      // A full pass asks for every live order: one scan instead of a query per order.
+      for (const r of this.db.prepare('SELECT source, id, approved_scope FROM work_orders WHERE approved_scope IS NOT NULL').iterate() as Iterable<Row>) {
+        const key = orderKey({ source: String(r.source), id: String(r.id) });
+        if (wanted.has(key)) out.set(key, scopeFromJson(String(r.approved_scope)));
+      }
+      return out;
+    }
     const get = this.db.prepare('SELECT approved_scope FROM work_orders WHERE source = ? AND id = ?');
-    for (const key of new Set(orderKeys)) {
+    for (const key of wanted) {
       const slash = key.indexOf('/');
       const r = get.get(key.slice(0, slash), key.slice(slash + 1)) as Row | undefined;
       if (r?.approved_scope != null) out.set(orderKey({ source: key.slice(0, slash), id: key.slice(slash + 1) }), scopeFromJson(String(r.approved_scope)));

@@ -90,6 +90,21 @@ describe('store: SQLite file', () => {
     expect((await store.pendingHookEvents(10)).map((e) => e.webhookId)).to.deep.equal(['b']);
   });
 
+  it('reads back the approved scope of each order asked for, a few orders or a full pass\'s worth', async () => {
+    const now = new Date('2026-11-22T10:00:00Z');
+    for (let i = 0; i < 100; i++) await store.upsertOrder(order({ id: `WO-${i}`, assetIds: [`plc-${i}`] }, now), now);
+    await store.upsertOrder(order({ id: 'WO-draft', status: 'draft' }, now), now);
+    const few = await store.approvedScopes(['cmms/WO-3', 'cmms/WO-7', 'cmms/WO-draft', 'cmms/unknown']);
+    expect([...few.keys()]).to.deep.equal(['cmms/WO-3', 'cmms/WO-7']);
+    expect(few.get('cmms/WO-7')?.assetIds).to.deep.equal(['plc-7']);
+    const all = await store.approvedScopes([...Array.from({ length: 100 }, (_, i) => `cmms/WO-${i}`), 'cmms/WO-draft']);
+    expect(all.size).to.equal(100);
+    expect(all.get('cmms/WO-42')?.assetIds).to.deep.equal(['plc-42']);
+    expect(all.has('cmms/WO-draft')).to.equal(false);
+    const some = await store.approvedScopes(Array.from({ length: 80 }, (_, i) => `cmms/WO-${i}`));
+    expect(some.size, 'only the orders asked for').to.equal(80);
+  });
+
   it('round-trips a work order and orders revisions numerically and by time', async () => {
     const now = new Date('2026-11-22T10:00:00Z');
     expect(await store.upsertOrder(order({ revision: '9' }, now), now)).to.equal('inserted');
