@@ -118,6 +118,21 @@ describe('engine with a CMMS API', function () {
     expect(await actions()).to.include('order.unverified_restriction');
   });
 
+  it('when the API is down, a webhook that widens an order and adds an approval grants nothing new on its word', async () => {
+    const wo = cmms.put(order({ id: 'WO-3w', assetIds: ['PLC-1'] }, clock.now));
+    await deliver({ orderId: 'WO-3w' });
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+    cmms.down = true;
+    // Under the stored approved scope HMI-1 is denied, so the claim looks like no more access; but
+    // storing it would take its new approval as a re-approval of the wider scope.
+    await deliver({ orderId: 'WO-3w', order: { ...wo, assetIds: ['PLC-1', 'HMI-1'], approvals: [...wo.approvals, { by: 'manager' }], revision: String(Number(wo.revision) + 1) } });
+    expect(await actions()).to.include('order.reread_failed');
+    expect(await actions()).not.to.include('order.unverified_restriction');
+    expect((await store.getOrder('cmms', 'WO-3w'))?.assetIds).to.deep.equal(['PLC-1']);
+    await rec.reconcile();
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+  });
+
   it('revokes when the order was deleted in the CMMS', async () => {
     cmms.put(order({ id: 'WO-4' }, clock.now));
     await deliver({ orderId: 'WO-4' });
