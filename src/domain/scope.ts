@@ -39,7 +39,10 @@ function fingerprints(approvals: readonly Approval[]): string[] {
  * technician doing the work adding their own approval must not approve the wider scope. Otherwise the baseline stays: a narrower revision does not shrink it, since
  * what was approved stays approved, and a wider one does not grow it.
  */
-export function nextApprovedScope(previous: ApprovedScope | undefined, order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope | undefined {
+export function nextApprovedScope(previous: ApprovedScope | undefined, order: WorkOrder, counting: readonly Approval[] = order.approvals, withdrawn = false): ApprovedScope | undefined {
+  // wogate's own withdrawal of an order it can't read (stored as draft) is not the CMMS sending it
+  // back for approval: coming back readable must not count as approved again.
+  if (withdrawn) return previous;
   if (UNAPPROVED.includes(order.status)) return undefined;
   if (!APPROVED.includes(order.status)) return previous;
   if (!previous) return scopeOf(order, counting);

@@ -221,6 +221,27 @@ describe('engine with a CMMS API', function () {
     expect(fw.open.size).to.equal(2);
   });
 
+  it('an order withdrawn while unreadable keeps its approved scope: readable again and widened, the addition waits for approval', async () => {
+    cmms.put(order({ id: 'WO-11', assetIds: ['PLC-1'] }, clock.now));
+    const p = poller();
+    await p.pollOnce();
+    await rec.reconcile();
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+    cmms.put(order({ id: 'WO-11', assetIds: ['PLC-1', 'HMI-1'] }, clock.now));
+    cmms.unreadable.add('WO-11');
+    await p.pollOnce();
+    await rec.reconcile();
+    expect(fw.open.size, 'withdrawn while unreadable').to.equal(0);
+    cmms.unreadable.delete('WO-11');
+    cmms.put(order({ id: 'WO-11', assetIds: ['PLC-1', 'HMI-1'] }, clock.now));
+    await p.pollOnce();
+    await rec.reconcile();
+    // wogate's own withdrawal is not the CMMS sending the order back for approval: no new approval, no HMI-1.
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+    const ev = await rec.explainOrders([(await store.getOrder('cmms', 'WO-11'))!], clock.now);
+    expect(ev.denials.map((d) => [d.assetId, d.code])).to.deep.equal([['HMI-1', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
+  });
+
   it('writes the access trail back to the work order, and a write-back failure never blocks a revoke', async () => {
     cmms.put(order({ id: 'WO-7' }, clock.now));
     await deliver({ orderId: 'WO-7' });
