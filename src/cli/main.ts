@@ -146,7 +146,7 @@ export function buildCli(): Command {
         }
         console.log(JSON.stringify(order, null, 2));
         const world = rt.world();
-        printEvaluation(evaluate([order], world.register, world.policySet, now, await evaluationInputs(world, rt.store, [order])), now);
+        printEvaluation(applyAccessBlocks(evaluate([order], world.register, world.policySet, now, await evaluationInputs(world, rt.store, [order])), await readAccessBlocks(rt.store)), now);
       } finally {
         await secrets.close();
         await rt.store.close();

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { SourceError, type Source, type SourceEvent } from '../sources/source.js';
 import type { HookEvent, Store } from '../store/store.js';
+import { applyAccessBlocks, readAccessBlocks } from './access-blocks.js';
 import { backoffDelay } from './backoff.js';
 import { evaluationInputs, type World } from './reconciler.js';
 
@@ -228,7 +229,8 @@ export class Intake {
     const world = this.o.world();
     const { policySet, register } = world;
     const now = this.o.clock();
-    const ev = evaluate([order], register, policySet, now, await evaluationInputs(world, this.o.store, [order]));
+    // Access blocks as the reconciler applies them, so the record never lists a grant a block keeps off.
+    const ev = applyAccessBlocks(evaluate([order], register, policySet, now, await evaluationInputs(world, this.o.store, [order])), await readAccessBlocks(this.o.store));
     for (const d of ev.denials) this.o.metrics.denials.inc({ code: d.code });
     await this.o.audit.append({
       actor: 'wogate',

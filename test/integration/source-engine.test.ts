@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AuditLog } from '../../src/audit/audit.js';
+import { addAccessBlock } from '../../src/engine/access-blocks.js';
 import { Intake } from '../../src/engine/intake.js';
 import { SourcePoller } from '../../src/engine/poller.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
@@ -131,6 +132,15 @@ describe('engine with a CMMS API', function () {
     expect((await store.getOrder('cmms', 'WO-3w'))?.assetIds).to.deep.equal(['PLC-1']);
     await rec.reconcile();
     expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+  });
+
+  it('the order.evaluated record says ACCESS_BLOCKED for blocked access, as the engine decides it', async () => {
+    await addAccessBlock(store, audit, { technicianId: 'JDOE', targetId: 'fw', resourceKey: 'net:10.8.0.21>10.20.0.10:502/tcp' }, 'sec', 'vendor laptop lost', clock.now);
+    cmms.put(order({ id: 'WO-3b', assetIds: ['PLC-1'] }, clock.now));
+    await deliver({ orderId: 'WO-3b' });
+    expect(fw.open.size).to.equal(0);
+    const evaluated = (await store.readAudit(0, 10_000)).filter((r) => r.action === 'order.evaluated' && r.subject === 'cmms/WO-3b');
+    expect(evaluated.map((r) => [r.details.grants, (r.details.denials as { code: string }[]).map((d) => d.code)])).to.deep.equal([[[], ['ACCESS_BLOCKED']]]);
   });
 
   it('revokes when the order was deleted in the CMMS', async () => {
