@@ -154,7 +154,8 @@ describe('what a source and an approval may authorise, through a real daemon', f
   });
 
   describe('assets known only from a CMMS asset sync', () => {
-    const synced = { id: 'PLC-NEW-07', name: 'New dosing PLC', class: 'PLC', criticality: 'high' as const, site: 'north-wtp', zone: 'process-control', endpoints: [{ address: '10.20.30.77', ports: [502], protocol: 'tcp' as const }] };
+    // As an adapter's asset sync gives it (canonicalAsset): the id in canonical form.
+    const synced = { id: 'plc-new-07', name: 'New dosing PLC', class: 'PLC', criticality: 'high' as const, site: 'north-wtp', zone: 'process-control', endpoints: [{ address: '10.20.30.77', ports: [502], protocol: 'tcp' as const }] };
 
     for (const trustAssets of [false, true]) {
       it(trustAssets ? 'grant access when the source that synced them is trusted for assets' : 'grant nothing (ASSET_UNTRUSTED) while the source that synced them is not trusted for assets', async () => {
@@ -165,10 +166,10 @@ describe('what a source and an approval may authorise, through a real daemon', f
         await send(d, 'WO-A1', { assets: ['PLC-NEW-07', 'PLC-CL2-01'], rev: 1 });
         const ev = await explain(d, 'demo-cmms/WO-A1');
         if (trustAssets) {
-          expect(ev.grants.map((g) => g.assetId).sort()).to.deep.equal(['PLC-CL2-01', 'PLC-NEW-07']);
+          expect(ev.grants.map((g) => g.assetId).sort()).to.deep.equal(['plc-cl2-01', 'plc-new-07']);
         } else {
-          expect(ev.grants.map((g) => g.assetId)).to.deep.equal(['PLC-CL2-01']);
-          expect(ev.denials.map((x) => [x.assetId, x.code])).to.deep.equal([['PLC-NEW-07', 'ASSET_UNTRUSTED']]);
+          expect(ev.grants.map((g) => g.assetId)).to.deep.equal(['plc-cl2-01']);
+          expect(ev.denials.map((x) => [x.assetId, x.code])).to.deep.equal([['plc-new-07', 'ASSET_UNTRUSTED']]);
           expect(ev.denials[0]?.reason).to.include('known only from the asset sync of "demo-cmms"');
         }
         await until(async () => (await d.daemon.runtime.store.listGrants({ orderKey: 'demo-cmms/WO-A1', states: ['active'] })).length === (trustAssets ? 2 : 1), 'the grants active');
@@ -193,14 +194,14 @@ describe('what a source and an approval may authorise, through a real daemon', f
       // Revision 2 adds the HMI and moves the end later, with no new approval.
       await send(d, 'WO-S1', { assets: ['PLC-CL2-01', 'HMI-FLT-01'], end: end2, rev: 2 });
       let live = await active(d, key);
-      expect(live.map((g) => [g.assetId, g.validUntil.getTime()])).to.deep.equal([['PLC-CL2-01', end1.getTime() + grace]]);
+      expect(live.map((g) => [g.assetId, g.validUntil.getTime()])).to.deep.equal([['plc-cl2-01', end1.getTime() + grace]]);
       const ev = await explain(d, key);
-      expect(ev.denials.map((x) => [x.assetId, x.code])).to.deep.equal([['HMI-FLT-01', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
-      expect(ev.denials[0]?.reason).to.include('asset "HMI-FLT-01" was added after the order was approved');
+      expect(ev.denials.map((x) => [x.assetId, x.code])).to.deep.equal([['hmi-flt-01', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
+      expect(ev.denials[0]?.reason).to.include('asset "hmi-flt-01" was added after the order was approved');
 
       // The technician approving their own wider order is no new approval.
       await send(d, 'WO-S1', { assets: ['PLC-CL2-01', 'HMI-FLT-01'], end: end2, approvals: ['ops-supervisor', 'tech-jdoe'], rev: 3 });
-      expect((await explain(d, key)).denials.map((x) => [x.assetId, x.code])).to.deep.equal([['HMI-FLT-01', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
+      expect((await explain(d, key)).denials.map((x) => [x.assetId, x.code])).to.deep.equal([['hmi-flt-01', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
 
       // Revision 4 drops the PLC: its access ends at once.
       await send(d, 'WO-S1', { assets: ['HMI-FLT-01'], end: end2, rev: 4 });
@@ -212,7 +213,7 @@ describe('what a source and an approval may authorise, through a real daemon', f
       await send(d, 'WO-S1', { assets: ['HMI-FLT-01'], end: end2, rev: 6 });
       await until(async () => (await d.daemon.runtime.store.listGrants({ orderKey: key, states: ['active'] })).length === 1, 'HMI grant active');
       live = await active(d, key);
-      expect(live.map((g) => [g.assetId, g.validUntil.getTime()])).to.deep.equal([['HMI-FLT-01', end2.getTime() + grace]]);
+      expect(live.map((g) => [g.assetId, g.validUntil.getTime()])).to.deep.equal([['hmi-flt-01', end2.getTime() + grace]]);
     });
   });
 
