@@ -6,6 +6,8 @@ import type { Approval, CanonicalStatus, WorkOrder } from './workorder.js';
  * waits for a new approval; anything inside it applies at once.
  */
 export interface ApprovedScope {
+  /** Absent in baselines recorded before it was kept. Technician ids are unique only within a vendor: another vendor is other people. */
+  readonly vendorId?: string;
   readonly assetIds: readonly string[];
   readonly technicianIds: readonly string[];
   readonly windowStart: Date;
@@ -20,6 +22,7 @@ const UNAPPROVED: readonly CanonicalStatus[] = ['draft', 'awaiting_approval'];
 
 export function scopeOf(order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope {
   return {
+    vendorId: order.vendorId,
     assetIds: [...order.assetIds],
     technicianIds: [...order.technicianIds],
     windowStart: order.window.start,
@@ -50,8 +53,11 @@ export function nextApprovedScope(previous: ApprovedScope | undefined, order: Wo
   return fingerprints(counting).some((f) => !known.has(f)) ? scopeOf(order, counting) : previous;
 }
 
-/** Why this technician on this asset lies outside what was approved; undefined when inside. */
-export function widening(scope: ApprovedScope, technicianId: string, assetId: string): string | undefined {
+/** Why this vendor's technician on this asset lies outside what was approved; undefined when inside. */
+export function widening(scope: ApprovedScope, vendorId: string, technicianId: string, assetId: string): string | undefined {
+  if (scope.vendorId !== undefined && scope.vendorId !== vendorId) {
+    return `the order was moved to vendor "${vendorId}" after it was approved for vendor "${scope.vendorId}"; the order must be approved again`;
+  }
   const parts: string[] = [];
   if (!scope.technicianIds.includes(technicianId)) parts.push(`technician "${technicianId}"`);
   if (!scope.assetIds.includes(assetId)) parts.push(`asset "${assetId}"`);
