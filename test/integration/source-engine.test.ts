@@ -252,6 +252,17 @@ describe('engine with a CMMS API', function () {
     expect(ev.denials.map((d) => [d.assetId, d.code])).to.deep.equal([['HMI-1', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
   });
 
+  it('the access trail in summary says why access ended by its code, never an operator\'s words or a denial\'s addresses', async () => {
+    cmms.put(order({ id: 'WO-12', assetIds: ['PLC-1'] }, clock.now));
+    await deliver({ orderId: 'WO-12' });
+    const [g] = await store.listGrants({ orderKey: 'cmms/WO-12', states: ['active'] });
+    await rec.revokeNow(g!.id, 'oidc:sec-lead', 'vendor laptop 10.8.0.21 seen scanning 10.20.0.0/16');
+    await writeBack.flush();
+    const note = (cmms.notes.get('WO-12') ?? []).join('\n');
+    expect(note).to.match(/access ENDED: jdoe -> PLC-1 \(network access\) on fw \(revoked by an operator\)/);
+    expect(note).not.to.match(/10\.8\.0\.21|10\.20\.0|scanning|sec-lead/);
+  });
+
   it('writes the access trail back to the work order, and a write-back failure never blocks a revoke', async () => {
     cmms.put(order({ id: 'WO-7' }, clock.now));
     await deliver({ orderId: 'WO-7' });
