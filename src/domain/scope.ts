@@ -1,3 +1,4 @@
+import { sameId } from './ids.js';
 import type { Approval, CanonicalStatus, WorkOrder } from './workorder.js';
 
 /**
@@ -55,12 +56,14 @@ export function nextApprovedScope(previous: ApprovedScope | undefined, order: Wo
 
 /** Why this vendor's technician on this asset lies outside what was approved; undefined when inside. */
 export function widening(scope: ApprovedScope, vendorId: string, technicianId: string, assetId: string): string | undefined {
-  if (scope.vendorId !== undefined && scope.vendorId !== vendorId) {
+  // Compared in canonical form: a baseline recorded before ids were canonical (decision 11) keeps
+  // the spelling it was stored with, and must not read as a widening once the order is rewritten.
+  if (scope.vendorId !== undefined && !sameId(scope.vendorId, vendorId)) {
     return `the order was moved to vendor "${vendorId}" after it was approved for vendor "${scope.vendorId}"; the order must be approved again`;
   }
   const parts: string[] = [];
-  if (!scope.technicianIds.includes(technicianId)) parts.push(`technician "${technicianId}"`);
-  if (!scope.assetIds.includes(assetId)) parts.push(`asset "${assetId}"`);
+  if (!scope.technicianIds.some((id) => sameId(id, technicianId))) parts.push(`technician "${technicianId}"`);
+  if (!scope.assetIds.some((id) => sameId(id, assetId))) parts.push(`asset "${assetId}"`);
   if (parts.length === 0) return undefined;
   return `${parts.join(' and ')} ${parts.length > 1 ? 'were' : 'was'} added after the order was approved (approved scope: assets ${scope.assetIds.join(', ')}; technicians ${scope.technicianIds.join(', ')}); the order must be approved again`;
 }
