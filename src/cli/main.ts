@@ -1,20 +1,18 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { describeResource, evaluate, isWogateError, rulesOpenableBy, type Evaluation } from '../domain/index.js';
+import { describeResource, isWogateError, rulesOpenableBy, type Evaluation } from '../domain/index.js';
 import { loadConfig, targetHolds } from '../config/config.js';
 import { loadPolicies } from '../config/policy-loader.js';
 import { loadRegister } from '../config/register-loader.js';
 import { silentLogger } from '../log.js';
-import { authorityWarnings, buildSources, openRuntime, openSecrets, refuseAmbiguousTechnicians, sourceAuthorities } from './runtime.js';
+import { authorityWarnings, buildEngine, buildSources, openRuntime, openSecrets, refuseAmbiguousTechnicians, sourceAuthorities } from './runtime.js';
 import { loadApprovers } from '../config/approvers-loader.js';
 import { BREAK_GLASS_SOURCE } from '../domain/breakglass.js';
-import { evaluationInputs } from '../engine/reconciler.js';
 import { serve } from './serve.js';
 import { addTokenCommands } from './token.js';
 import { accessCommands, remainsText, withActions } from './access.js';
 import { revokeGrant } from '../api/actions.js';
-import { applyAccessBlocks, readAccessBlocks } from '../engine/access-blocks.js';
 
 const DEFAULT_CONFIG = process.env.WOGATE_CONFIG ?? 'config/wogate.example.yaml';
 
@@ -99,8 +97,6 @@ export function buildCli(): Command {
       const rt = await openRuntime({ configFile: o.config, log: silentLogger });
       try {
         const now = o.at ?? new Date();
-        const world = rt.world();
-        const { policySet, register } = world;
         let orders = await rt.store.listOrders(new Date(now.getTime() - rt.config.engine.lookbackMs));
         if (o.order) {
           const [source, ...rest] = o.order.split('/');
@@ -108,8 +104,9 @@ export function buildCli(): Command {
           if (!one) throw new Error(`no work order "${o.order}" in ${rt.config.store.path} (expected <source>/<id>)`);
           orders = [one];
         }
-        // Access blocks are kept in the store, so explain shows them (ACCESS_BLOCKED) as the daemon applies them.
-        const ev = applyAccessBlocks(evaluate(orders, register, policySet, now, await evaluationInputs(world, rt.store, orders)), await readAccessBlocks(rt.store));
+        // The reconciler's own evaluation: suspended vendors and access blocks are kept in the store, so
+        // explain shows them (VENDOR_SUSPENDED, ACCESS_BLOCKED) as the daemon applies them.
+        const ev = await buildEngine(rt, new Map(), new Map(), () => undefined).reconciler.explainOrders(orders, now);
         if (o.json) console.log(JSON.stringify({ at: now.toISOString(), ...ev }, null, 2));
         else printEvaluation(ev, now);
       } finally {
@@ -145,8 +142,7 @@ export function buildCli(): Command {
           if (!order) throw new Error(`${sourceId} has no order "${orderId}"`);
         }
         console.log(JSON.stringify(order, null, 2));
-        const world = rt.world();
-        printEvaluation(evaluate([order], world.register, world.policySet, now, await evaluationInputs(world, rt.store, [order])), now);
+        printEvaluation(await buildEngine(rt, new Map(), new Map(), () => undefined).reconciler.explainOrders([order], now), now);
       } finally {
         await secrets.close();
         await rt.store.close();

@@ -172,7 +172,7 @@ function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset
       }
       let held = order;
       if (rule.require.reapproveOnWiden !== false && approved) {
-        const wider = widening(approved, tech.id, asset.id);
+        const wider = widening(approved, vendor.id, tech.id, asset.id);
         const clamped = clampToApproved(order, approved).order;
         if (wider || clamped.window.end.getTime() <= clamped.window.start.getTime()) {
           failures.push({ rule: ruleName, code: 'SCOPE_WIDENED_AFTER_APPROVAL', reason: wider ?? `the window moved outside the approved one (${iso(approved.windowStart)} to ${iso(approved.windowEnd)}) after approval; the order must be approved again` });

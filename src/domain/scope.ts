@@ -1,3 +1,4 @@
+import { sameId } from './ids.js';
 import type { Approval, CanonicalStatus, WorkOrder } from './workorder.js';
 
 /**
@@ -6,6 +7,8 @@ import type { Approval, CanonicalStatus, WorkOrder } from './workorder.js';
  * waits for a new approval; anything inside it applies at once.
  */
 export interface ApprovedScope {
+  /** Absent in baselines recorded before it was kept. Technician ids are unique only within a vendor: another vendor is other people. */
+  readonly vendorId?: string;
   readonly assetIds: readonly string[];
   readonly technicianIds: readonly string[];
   readonly windowStart: Date;
@@ -20,6 +23,7 @@ const UNAPPROVED: readonly CanonicalStatus[] = ['draft', 'awaiting_approval'];
 
 export function scopeOf(order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope {
   return {
+    vendorId: order.vendorId,
     assetIds: [...order.assetIds],
     technicianIds: [...order.technicianIds],
     windowStart: order.window.start,
@@ -39,7 +43,10 @@ function fingerprints(approvals: readonly Approval[]): string[] {
  * technician doing the work adding their own approval must not approve the wider scope. Otherwise the baseline stays: a narrower revision does not shrink it, since
  * what was approved stays approved, and a wider one does not grow it.
  */
-export function nextApprovedScope(previous: ApprovedScope | undefined, order: WorkOrder, counting: readonly Approval[] = order.approvals): ApprovedScope | undefined {
+export function nextApprovedScope(previous: ApprovedScope | undefined, order: WorkOrder, counting: readonly Approval[] = order.approvals, withdrawn = false): ApprovedScope | undefined {
+  // wogate's own withdrawal of an order it can't read (stored as draft) is not the CMMS sending it
+  // back for approval: coming back readable must not count as approved again.
+  if (withdrawn) return previous;
   if (UNAPPROVED.includes(order.status)) return undefined;
   if (!APPROVED.includes(order.status)) return previous;
   if (!previous) return scopeOf(order, counting);
@@ -47,11 +54,16 @@ export function nextApprovedScope(previous: ApprovedScope | undefined, order: Wo
   return fingerprints(counting).some((f) => !known.has(f)) ? scopeOf(order, counting) : previous;
 }
 
-/** Why this technician on this asset lies outside what was approved; undefined when inside. */
-export function widening(scope: ApprovedScope, technicianId: string, assetId: string): string | undefined {
+/** Why this vendor's technician on this asset lies outside what was approved; undefined when inside. */
+export function widening(scope: ApprovedScope, vendorId: string, technicianId: string, assetId: string): string | undefined {
+  // Compared in canonical form: a baseline recorded before ids were canonical (decision 11) keeps
+  // the spelling it was stored with, and must not read as a widening once the order is rewritten.
+  if (scope.vendorId !== undefined && !sameId(scope.vendorId, vendorId)) {
+    return `the order was moved to vendor "${vendorId}" after it was approved for vendor "${scope.vendorId}"; the order must be approved again`;
+  }
   const parts: string[] = [];
-  if (!scope.technicianIds.includes(technicianId)) parts.push(`technician "${technicianId}"`);
-  if (!scope.assetIds.includes(assetId)) parts.push(`asset "${assetId}"`);
+  if (!scope.technicianIds.some((id) => sameId(id, technicianId))) parts.push(`technician "${technicianId}"`);
+  if (!scope.assetIds.some((id) => sameId(id, assetId))) parts.push(`asset "${assetId}"`);
   if (parts.length === 0) return undefined;
   return `${parts.join(' and ')} ${parts.length > 1 ? 'were' : 'was'} added after the order was approved (approved scope: assets ${scope.assetIds.join(', ')}; technicians ${scope.technicianIds.join(', ')}); the order must be approved again`;
 }

@@ -1,9 +1,10 @@
-import { approvalsThatCount, evaluate, isWogateError, narrows, orderKey, type WorkOrder } from '../domain/index.js';
+import { approvalsThatCount, evaluate, isWogateError, narrows, nextApprovedScope, orderKey, type WorkOrder } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { SourceError, type Source, type SourceEvent } from '../sources/source.js';
 import type { HookEvent, Store } from '../store/store.js';
+import { applyAccessBlocks, readAccessBlocks } from './access-blocks.js';
 import { backoffDelay } from './backoff.js';
 import { evaluationInputs, type World } from './reconciler.js';
 
@@ -95,12 +96,13 @@ export class Intake {
 
   /**
    * Stores one order from any path (webhook, poll, resync) and audits what policy now says of it.
-   * Returns the order's key when its stored state changed.
+   * Returns the order's key when its stored state changed. `withdrawn`: wogate withdrew the order
+   * itself (it can't be read), which keeps its approved scope.
    */
-  async ingest(order: WorkOrder, actor: string, details: Record<string, unknown> = {}): Promise<string | undefined> {
+  async ingest(order: WorkOrder, actor: string, details: Record<string, unknown> = {}, withdrawn = false): Promise<string | undefined> {
     const { register } = this.o.world();
     // Only approvals that count can approve a widened scope: not the technician doing the work.
-    const result = await this.o.store.upsertOrder(order, this.o.clock(), approvalsThatCount(order, register.vendors.get(order.vendorId), register.approvers));
+    const result = await this.o.store.upsertOrder(order, this.o.clock(), approvalsThatCount(order, register.vendors.get(order.vendorId), register.approvers), withdrawn);
     if (result === 'unchanged') return undefined;
     await this.o.audit.append({
       actor,
@@ -197,7 +199,14 @@ export class Intake {
       const now = this.o.clock();
       const stored = await this.o.store.getOrder(source.id, event.orderId);
       const inputs = await evaluationInputs(world, this.o.store, [event.order]);
-      if (narrows(evaluate([event.order], register, policySet, now, inputs), evaluate(stored ? [stored] : [], register, policySet, now, inputs))) {
+      // The claim is judged with the approved scope storing it would give: a new approval in it
+      // would approve its wider scope, which is more access on the webhook's word.
+      const key = orderKey(event.order);
+      const scope = nextApprovedScope(inputs.approvedScopes?.get(key), event.order, approvalsThatCount(event.order, register.vendors.get(event.order.vendorId), register.approvers));
+      const claimed = new Map(inputs.approvedScopes);
+      if (scope) claimed.set(key, scope);
+      else claimed.delete(key);
+      if (narrows(evaluate([event.order], register, policySet, now, { ...inputs, approvedScopes: claimed }), evaluate(stored ? [stored] : [], register, policySet, now, inputs))) {
         await this.o.store.finishHookEvent(ev.seq, 'processed');
         await this.o.audit.append({ actor, action: 'order.unverified_restriction', subject, details: { webhookId: ev.webhookId, error, status: event.order.status } });
         return this.ingest(event.order, actor, { webhookId: ev.webhookId, event: event.type, reread: false });
@@ -220,7 +229,8 @@ export class Intake {
     const world = this.o.world();
     const { policySet, register } = world;
     const now = this.o.clock();
-    const ev = evaluate([order], register, policySet, now, await evaluationInputs(world, this.o.store, [order]));
+    // Access blocks as the reconciler applies them, so the record never lists a grant a block keeps off.
+    const ev = applyAccessBlocks(evaluate([order], register, policySet, now, await evaluationInputs(world, this.o.store, [order])), await readAccessBlocks(this.o.store));
     for (const d of ev.denials) this.o.metrics.denials.inc({ code: d.code });
     await this.o.audit.append({
       actor: 'wogate',

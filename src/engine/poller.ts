@@ -77,7 +77,7 @@ export class SourcePoller {
       }
       const stored = id ? await this.o.store.getOrder(this.id, id) : undefined;
       if (!stored || SETTLED.has(stored.status) || stored.status === 'draft') continue;
-      const k = await this.o.intake.ingest({ ...stored, status: 'draft', sourceStatus: `(unreadable: ${error.message.slice(0, 160)})` }, `source:${this.id}`, { unreadable: true });
+      const k = await this.o.intake.ingest({ ...stored, status: 'draft', sourceStatus: `(unreadable: ${error.message.slice(0, 160)})` }, `source:${this.id}`, { unreadable: true }, true);
       if (k) changed.push(k);
     }
     if (changed.length > 0) this.o.onChange(changed);

@@ -20,7 +20,8 @@ export interface WriteBackOptions {
    * summary (default): the note names the technician, asset, target, kind of access and window,
    * never the resource itself. The CMMS is read by far more people than the targets are, and
    * addresses, directory DNs, badge numbers and account names are what an intruder maps a plant
-   * with. full: the resource in words as well (engine.writeBack.detail).
+   * with; why access ended is its deny code, not the reason. full: the resource in words and the
+   * reason as well (engine.writeBack.detail).
    */
   readonly detail?: WriteBackDetail;
 }
@@ -100,7 +101,22 @@ const KIND: Readonly<Record<ResourceKind, string>> = {
 function describe(g: Grant, change: GrantChange, detail: WriteBackDetail): string {
   const r = g.resource;
   const what = `${g.technicianId} -> ${g.assetId} (${detail === 'full' ? describeResource(r) : KIND[r.kind]}) on ${g.targetId}`;
-  if (change === 'revoked') return `- access ENDED: ${what}${g.revokeReason ? ` (${g.revokeReason})` : ''}`;
+  if (change === 'revoked') {
+    const why = g.revokeReason === undefined ? undefined : detail === 'full' ? g.revokeReason : endedBecause(g.revokeReason);
+    return `- access ENDED: ${what}${why ? ` (${why})` : ''}`;
+  }
   const verb = change === 'provisioned' ? 'GRANTED' : 'CHANGED';
   return `- access ${verb}: ${what}, ${g.validFrom.toISOString()} to ${g.validUntil.toISOString()}`;
+}
+
+/**
+ * Why access ended, as summary tells the CMMS: the deny code, not its reason, which can quote an
+ * asset's endpoints (ASSET_CONFLICT) or an operator's words about an incident; those stay in the audit log.
+ */
+function endedBecause(reason: string): string {
+  const code = /^([A-Z][A-Z_]+):/.exec(reason)?.[1];
+  if (code) return code;
+  if (reason.startsWith('revoked by ') || reason === 'blocked by an operator') return 'revoked by an operator';
+  if (/^window (ended|starts) at [0-9TZ:.-]+$/.test(reason)) return reason;
+  return 'no longer authorised';
 }

@@ -90,7 +90,7 @@ export class SqliteStore implements Store {
     return this.db.prepare("DELETE FROM hook_events WHERE status <> 'pending' AND received_at < ?").run(before.getTime()).changes;
   }
 
-  async upsertOrder(order: WorkOrder, now: Date, counting: readonly Approval[] = order.approvals): Promise<UpsertResult> {
+  async upsertOrder(order: WorkOrder, now: Date, counting: readonly Approval[] = order.approvals, withdrawn = false): Promise<UpsertResult> {
     return this.db.transaction((): UpsertResult => {
       const old = this.db.prepare('SELECT revision, data, approved_scope FROM work_orders WHERE source = ? AND id = ?').get(order.source, order.id) as Row | undefined;
       const data = orderToJson(order);
@@ -105,7 +105,7 @@ export class SqliteStore implements Store {
         if (incomparable ? !isEnded(order.status) : cmp !== undefined && cmp < 0) return 'stale';
         if (cmp === 0 && old.data === data) return 'unchanged';
       }
-      const scope = nextApprovedScope(old?.approved_scope == null ? undefined : scopeFromJson(String(old.approved_scope)), order, counting);
+      const scope = nextApprovedScope(old?.approved_scope == null ? undefined : scopeFromJson(String(old.approved_scope)), order, counting, withdrawn);
       this.db
         .prepare(`INSERT INTO work_orders (source, id, revision, status, window_end, data, updated_at, approved_scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                   ON CONFLICT (source, id) DO UPDATE SET revision = excluded.revision, status = excluded.status,

@@ -105,8 +105,9 @@ export interface Store {
   /**
    * Older revisions never overwrite newer ones ('stale'). The order's approved scope moves on with
    * it (domain nextApprovedScope over `counting`, the approvals that count; default all), in the same transaction.
+   * `withdrawn`: wogate itself withdrew the order (unreadable); its approved scope stays as it was.
    */
-  upsertOrder(order: WorkOrder, now: Date, counting?: readonly Approval[]): Promise<UpsertResult>;
+  upsertOrder(order: WorkOrder, now: Date, counting?: readonly Approval[], withdrawn?: boolean): Promise<UpsertResult>;
   /** The approved scope of each of these orders (`source/id`) that has one. */
   approvedScopes(orderKeys: readonly string[]): Promise<Map<string, ApprovedScope>>;
   getOrder(source: string, id: string): Promise<WorkOrder | undefined>;

@@ -108,6 +108,13 @@ describe('e2e: revoking a shared access on a real daemon', function () {
     expect(t.gateway.open.size, 'WO-2 gives the access again once lifted').to.equal(2);
   }).timeout(180_000); // six CLI runs, each compiling through tsx on a busy machine
 
+  it('CLI explain decides as the daemon does: a suspended vendor\'s order says VENDOR_SUSPENDED', async () => {
+    await twoOrders();
+    expect((await call('POST', '/v1/vendors/acme-controls/suspend', { reason: 'incident under review' }, admin)).status).to.equal(200);
+    const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'explain', '--order', 'demo-cmms/WO-1', '-c', path.join(t.dir, 'wogate.yaml')], { cwd: REPO, env: { ...process.env, TEST_HOOK_SECRET: t.secret } });
+    expect(r.stdout).to.match(/VENDOR_SUSPENDED: vendor "acme-controls" is suspended/).and.not.match(/^ *GRANT/m);
+  }).timeout(60_000);
+
   it('refuses a block without a reason or an access (400), of an unknown grant (404), twice (400), and a viewer token (403)', async () => {
     const { mine } = await twoOrders();
     expect((await call('POST', '/v1/access/revoke', { grantId: mine.id })).status).to.equal(400);

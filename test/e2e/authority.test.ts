@@ -217,6 +217,40 @@ describe('what a source and an approval may authorise, through a real daemon', f
     });
   });
 
+  describe('an approved order moved to another vendor', () => {
+    beforeEach(async () => {
+      dir = tmpDir();
+      // Technician ids are unique only within a vendor: hydro-analytics has a tech-jdoe of its own.
+      const vendors = fs.readFileSync(path.join(REPO, 'config/vendors.example.yaml'), 'utf8').replace('      - id: tech-mkeller', '      - id: tech-jdoe\n        address: 10.8.0.99\n      - id: tech-mkeller');
+      fs.writeFileSync(path.join(dir, 'vendors.yaml'), vendors);
+      // Both vendors do PLC work here, so only the approved scope stands between the two.
+      const policies = path.join(dir, 'policies');
+      fs.mkdirSync(policies);
+      fs.writeFileSync(path.join(policies, 'plc-maintenance.yaml'), fs.readFileSync(path.join(REPO, 'policies/plc-maintenance.yaml'), 'utf8').replaceAll('vendors: [acme-controls]', 'vendors: [acme-controls, hydro-analytics]'));
+      t = await startDaemon({
+        edit: (c) => {
+          c.policies.dir = policies;
+          c.register.vendors = path.join(dir as string, 'vendors.yaml');
+          if (c.portal?.oidc) c.portal.oidc.vendorClaim = 'vendor';
+        },
+      });
+    });
+
+    it('gives the other vendor\'s technician of the same id nothing until the order is approved again', async () => {
+      const d = t as TestDaemon;
+      const key = 'demo-cmms/WO-S2';
+      await send(d, 'WO-S2', { assets: ['PLC-CL2-01'], rev: 1 });
+      await until(async () => (await d.daemon.runtime.store.listGrants({ orderKey: key, states: ['active'] })).length === 1, 'PLC grant active');
+      await send(d, 'WO-S2', { vendor: 'hydro-analytics', assets: ['PLC-CL2-01'], rev: 2 });
+      await until(async () => (await active(d, key)).every((g) => g.vendorId !== 'acme-controls'), 'acme\'s grant revoked');
+      expect((await active(d, key)).map((g) => [g.vendorId, g.technicianId]), 'nothing for hydro-analytics\' tech-jdoe').to.deep.equal([]);
+      const ev = await explain(d, key);
+      expect(ev.grants).to.deep.equal([]);
+      expect(ev.denials.map((x) => [x.technicianId, x.assetId, x.code])).to.deep.equal([['tech-jdoe', 'plc-cl2-01', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
+      expect(ev.denials[0]?.reason).to.include('vendor "hydro-analytics"');
+    });
+  });
+
   describe('wogate policy check', () => {
     it('prints which sources can open which rules', () => {
       dir = tmpDir();

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { AuditLog } from '../../src/audit/audit.js';
+import { addAccessBlock } from '../../src/engine/access-blocks.js';
 import { Intake } from '../../src/engine/intake.js';
 import { SourcePoller } from '../../src/engine/poller.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
@@ -118,6 +119,30 @@ describe('engine with a CMMS API', function () {
     expect(await actions()).to.include('order.unverified_restriction');
   });
 
+  it('when the API is down, a webhook that widens an order and adds an approval grants nothing new on its word', async () => {
+    const wo = cmms.put(order({ id: 'WO-3w', assetIds: ['PLC-1'] }, clock.now));
+    await deliver({ orderId: 'WO-3w' });
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+    cmms.down = true;
+    // Under the stored approved scope HMI-1 is denied, so the claim looks like no more access; but
+    // storing it would take its new approval as a re-approval of the wider scope.
+    await deliver({ orderId: 'WO-3w', order: { ...wo, assetIds: ['PLC-1', 'HMI-1'], approvals: [...wo.approvals, { by: 'manager' }], revision: String(Number(wo.revision) + 1) } });
+    expect(await actions()).to.include('order.reread_failed');
+    expect(await actions()).not.to.include('order.unverified_restriction');
+    expect((await store.getOrder('cmms', 'WO-3w'))?.assetIds).to.deep.equal(['PLC-1']);
+    await rec.reconcile();
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+  });
+
+  it('the order.evaluated record says ACCESS_BLOCKED for blocked access, as the engine decides it', async () => {
+    await addAccessBlock(store, audit, { technicianId: 'JDOE', targetId: 'fw', resourceKey: 'net:10.8.0.21>10.20.0.10:502/tcp' }, 'sec', 'vendor laptop lost', clock.now);
+    cmms.put(order({ id: 'WO-3b', assetIds: ['PLC-1'] }, clock.now));
+    await deliver({ orderId: 'WO-3b' });
+    expect(fw.open.size).to.equal(0);
+    const evaluated = (await store.readAudit(0, 10_000)).filter((r) => r.action === 'order.evaluated' && r.subject === 'cmms/WO-3b');
+    expect(evaluated.map((r) => [r.details.grants, (r.details.denials as { code: string }[]).map((d) => d.code)])).to.deep.equal([[[], ['ACCESS_BLOCKED']]]);
+  });
+
   it('revokes when the order was deleted in the CMMS', async () => {
     cmms.put(order({ id: 'WO-4' }, clock.now));
     await deliver({ orderId: 'WO-4' });
@@ -204,6 +229,38 @@ describe('engine with a CMMS API', function () {
     await rec.reconcile();
     expect(await store.listGrants({ states: ['active'] }), 'readable again, access back').to.have.length(4);
     expect(fw.open.size).to.equal(2);
+  });
+
+  it('an order withdrawn while unreadable keeps its approved scope: readable again and widened, the addition waits for approval', async () => {
+    cmms.put(order({ id: 'WO-11', assetIds: ['PLC-1'] }, clock.now));
+    const p = poller();
+    await p.pollOnce();
+    await rec.reconcile();
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+    cmms.put(order({ id: 'WO-11', assetIds: ['PLC-1', 'HMI-1'] }, clock.now));
+    cmms.unreadable.add('WO-11');
+    await p.pollOnce();
+    await rec.reconcile();
+    expect(fw.open.size, 'withdrawn while unreadable').to.equal(0);
+    cmms.unreadable.delete('WO-11');
+    cmms.put(order({ id: 'WO-11', assetIds: ['PLC-1', 'HMI-1'] }, clock.now));
+    await p.pollOnce();
+    await rec.reconcile();
+    // wogate's own withdrawal is not the CMMS sending the order back for approval: no new approval, no HMI-1.
+    expect([...fw.open.values()].map((g) => g.assetId)).to.deep.equal(['PLC-1']);
+    const ev = await rec.explainOrders([(await store.getOrder('cmms', 'WO-11'))!], clock.now);
+    expect(ev.denials.map((d) => [d.assetId, d.code])).to.deep.equal([['HMI-1', 'SCOPE_WIDENED_AFTER_APPROVAL']]);
+  });
+
+  it('the access trail in summary says why access ended by its code, never an operator\'s words or a denial\'s addresses', async () => {
+    cmms.put(order({ id: 'WO-12', assetIds: ['PLC-1'] }, clock.now));
+    await deliver({ orderId: 'WO-12' });
+    const [g] = await store.listGrants({ orderKey: 'cmms/WO-12', states: ['active'] });
+    await rec.revokeNow(g!.id, 'oidc:sec-lead', 'vendor laptop 10.8.0.21 seen scanning 10.20.0.0/16');
+    await writeBack.flush();
+    const note = (cmms.notes.get('WO-12') ?? []).join('\n');
+    expect(note).to.match(/access ENDED: jdoe -> PLC-1 \(network access\) on fw \(revoked by an operator\)/);
+    expect(note).not.to.match(/10\.8\.0\.21|10\.20\.0|scanning|sec-lead/);
   });
 
   it('writes the access trail back to the work order, and a write-back failure never blocks a revoke', async () => {
