@@ -1,6 +1,6 @@
 import { tryCanonicalId } from './ids.js';
 import type { Vendor } from './register.js';
-import type { Approval, WorkOrder } from './workorder.js';
+import type { WorkOrder } from './workorder.js';
 
 /** One person who may approve work orders, from the approvers register. */
 export interface Approver {
@@ -132,15 +132,4 @@ function assignRoles(roles: readonly string[], people: readonly Approver[]): { f
     else filled.push({ role, person: (people[p] as Approver).id });
   }
   return { filled, unfilled };
-}
-
-/**
- * The order's approvals by someone other than its vendor and the vendor's technicians: the ones
- * that can approve anything, so the ones a widened order's new approval must come from.
- */
-export function approvalsThatCount(order: WorkOrder, vendor: Vendor | undefined, approvers: ApproverIndex | undefined): Approval[] {
-  return order.approvals.filter((a) => {
-    const t = tallyApprovals({ ...order, approvals: [a] }, vendor, approvers);
-    return t.counted.length === 1;
-  });
 }

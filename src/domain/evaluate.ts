@@ -161,7 +161,7 @@ function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset
   const grants: DesiredGrant[] = [];
   for (const policy of policySet.policies) {
     for (const rule of policy.rules) {
-      if (!matches(rule, order, vendor, asset)) continue;
+      if (!ruleMatches(rule, order, vendor, asset)) continue;
       const ruleName = `${policy.name}/${rule.id}`;
       // Held to what was approved: the widened part waits for a new approval, the rest keeps its
       // grant, and a window moved later keeps the approved end.
@@ -198,7 +198,8 @@ function decide(order: WorkOrder, vendor: Vendor, tech: Technician, asset: Asset
   return { kind: 'deny', denial: { code: first.code, reason: `${first.rule}: ${first.reason}`, ruleFailures: failures, ...(first.details ? { details: first.details } : {}) } };
 }
 
-function matches(rule: Rule, order: WorkOrder, vendor: Vendor, asset: Asset): boolean {
+/** Whether a rule speaks about this order's vendor and this asset (its `match`). */
+export function ruleMatches(rule: Rule, order: WorkOrder, vendor: Vendor, asset: Asset): boolean {
   const m = rule.match;
   return (
     within(m.vendors, vendor.id) &&

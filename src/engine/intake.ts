@@ -1,4 +1,4 @@
-import { approvalsThatCount, evaluate, isWogateError, narrows, nextApprovedScope, orderKey, type WorkOrder } from '../domain/index.js';
+import { evaluate, freshApprovalsReapprove, isWogateError, narrows, nextApprovedScope, orderKey, type WorkOrder } from '../domain/index.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -100,9 +100,9 @@ export class Intake {
    * itself (it can't be read), which keeps its approved scope.
    */
   async ingest(order: WorkOrder, actor: string, details: Record<string, unknown> = {}, withdrawn = false): Promise<string | undefined> {
-    const { register } = this.o.world();
-    // Only approvals that count can approve a widened scope: not the technician doing the work.
-    const result = await this.o.store.upsertOrder(order, this.o.clock(), approvalsThatCount(order, register.vendors.get(order.vendorId), register.approvers), withdrawn);
+    const { register, policySet } = this.o.world();
+    // A widened order is approved again only by fresh approvals that would approve it new.
+    const result = await this.o.store.upsertOrder(order, this.o.clock(), freshApprovalsReapprove(register, policySet), withdrawn);
     if (result === 'unchanged') return undefined;
     await this.o.audit.append({
       actor,
@@ -202,7 +202,7 @@ export class Intake {
       // The claim is judged with the approved scope storing it would give: a new approval in it
       // would approve its wider scope, which is more access on the webhook's word.
       const key = orderKey(event.order);
-      const scope = nextApprovedScope(inputs.approvedScopes?.get(key), event.order, approvalsThatCount(event.order, register.vendors.get(event.order.vendorId), register.approvers));
+      const scope = nextApprovedScope(inputs.approvedScopes?.get(key), event.order, freshApprovalsReapprove(register, policySet));
       const claimed = new Map(inputs.approvedScopes);
       if (scope) claimed.set(key, scope);
       else claimed.delete(key);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { compareRevisions, isEnded, nextApprovedScope, orderKey, resourceKey, revisionKind, WogateError, type Approval, type ApprovedScope, type Grant, type WorkOrder } from '../domain/index.js';
+import { compareRevisions, isEnded, nextApprovedScope, orderKey, resourceKey, revisionKind, WogateError, type ApprovedScope, type Reapproval, type Grant, type WorkOrder } from '../domain/index.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqlitePortalStore } from './sqlite-portal.js';
 import { breakGlassFromJson, breakGlassToJson, grantFromJson, grantToJson, orderFromJson, orderToJson, scopeFromJson } from './codec.js';
@@ -90,7 +90,7 @@ export class SqliteStore implements Store {
     return this.db.prepare("DELETE FROM hook_events WHERE status <> 'pending' AND received_at < ?").run(before.getTime()).changes;
   }
 
-  async upsertOrder(order: WorkOrder, now: Date, counting: readonly Approval[] = order.approvals, withdrawn = false): Promise<UpsertResult> {
+  async upsertOrder(order: WorkOrder, now: Date, reapproves?: Reapproval, withdrawn = false): Promise<UpsertResult> {
     return this.db.transaction((): UpsertResult => {
       const old = this.db.prepare('SELECT revision, data, approved_scope FROM work_orders WHERE source = ? AND id = ?').get(order.source, order.id) as Row | undefined;
       const data = orderToJson(order);
@@ -105,7 +105,7 @@ export class SqliteStore implements Store {
         if (incomparable ? !isEnded(order.status) : cmp !== undefined && cmp < 0) return 'stale';
         if (cmp === 0 && old.data === data) return 'unchanged';
       }
-      const scope = nextApprovedScope(old?.approved_scope == null ? undefined : scopeFromJson(String(old.approved_scope)), order, counting, withdrawn);
+      const scope = nextApprovedScope(old?.approved_scope == null ? undefined : scopeFromJson(String(old.approved_scope)), order, reapproves, withdrawn);
       this.db
         .prepare(`INSERT INTO work_orders (source, id, revision, status, window_end, data, updated_at, approved_scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                   ON CONFLICT (source, id) DO UPDATE SET revision = excluded.revision, status = excluded.status,

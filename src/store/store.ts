@@ -1,4 +1,4 @@
-import type { Approval, ApprovedScope, Grant, GrantState, WorkOrder } from '../domain/index.js';
+import type { ApprovedScope, Grant, GrantState, Reapproval, WorkOrder } from '../domain/index.js';
 import type { PortalStore } from './portal-store.js';
 import type { BreakGlassRequest, BreakGlassState } from '../domain/breakglass.js';
 
@@ -107,7 +107,7 @@ export interface Store {
    * it (domain nextApprovedScope over `counting`, the approvals that count; default all), in the same transaction.
    * `withdrawn`: wogate itself withdrew the order (unreadable); its approved scope stays as it was.
    */
-  upsertOrder(order: WorkOrder, now: Date, counting?: readonly Approval[], withdrawn?: boolean): Promise<UpsertResult>;
+  upsertOrder(order: WorkOrder, now: Date, reapproves?: Reapproval, withdrawn?: boolean): Promise<UpsertResult>;
   /** The approved scope of each of these orders (`source/id`) that has one. */
   approvedScopes(orderKeys: readonly string[]): Promise<Map<string, ApprovedScope>>;
   getOrder(source: string, id: string): Promise<WorkOrder | undefined>;

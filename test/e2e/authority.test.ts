@@ -109,6 +109,22 @@ describe('what a source and an approval may authorise, through a real daemon', f
       expect(d.gateway.open.size).to.equal(0);
     });
 
+    it('holds a later end that one fresh approval would wave through: re-approving takes a supervisor and a security lead again', async () => {
+      const d = t as TestDaemon;
+      const key = 'demo-cmms/WO-E5';
+      const end1 = new Date(START.getTime() + 2 * H);
+      const end2 = new Date(START.getTime() + 6 * H);
+      await send(d, 'WO-E5', { type: 'EM', approvals: ['ops.lee', 'sec.novak'], end: end1, rev: 1 });
+      await until(async () => (await d.daemon.runtime.store.listGrants({ orderKey: key, states: ['active'] })).length === 1, 'the emergency grant active');
+      const approvedEnd = (await active(d, key))[0]?.validUntil.getTime();
+      // A CMMS account moves the end later and adds one approval: one person, where a new order needs two roles.
+      await send(d, 'WO-E5', { type: 'EM', approvals: ['ops.lee', 'sec.novak', 'ops.okafor'], end: end2, rev: 2 });
+      expect((await active(d, key)).map((g) => g.validUntil.getTime()), 'the approved end stays').to.deep.equal([approvedEnd]);
+      // A fresh supervisor and a fresh security lead approve it again: the later end applies.
+      await send(d, 'WO-E5', { type: 'EM', approvals: ['ops.lee', 'sec.novak', 'ops.okafor', 'sec.ibarra'], end: end2, rev: 3 });
+      await until(async () => (await active(d, key)).every((g) => g.validUntil.getTime() > (approvedEnd ?? 0)), 'the later end applied');
+    });
+
     it('grants an order approved by a supervisor and a security lead', async () => {
       const d = t as TestDaemon;
       await send(d, 'WO-E2', { type: 'EM', approvals: ['MLEE', 'sec.novak'], rev: 1 });

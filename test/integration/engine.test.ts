@@ -4,6 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { AuditLog } from '../../src/audit/audit.js';
 import type { PolicySet, NetworkResource } from '../../src/domain/index.js';
+import { freshApprovalsReapprove } from '../../src/domain/index.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { Scheduler } from '../../src/engine/scheduler.js';
 import { silentLogger } from '../../src/log.js';
@@ -111,7 +112,7 @@ describe('engine: reconciler against a real SQLite file', () => {
     // A later end without a new approval is held to the approved one (reapproveOnWiden).
     await h.store.upsertOrder({ ...o, window: { start: o.window.start, end: new Date(o.window.end.getTime() + 3_600_000) }, revision: '2' }, h.clock.now);
     expect(await h.rec.reconcile()).to.include({ updated: 0, provisioned: 0, revoked: 0 });
-    await h.store.upsertOrder({ ...o, window: { start: o.window.start, end: new Date(o.window.end.getTime() + 3_600_000) }, approvals: [{ by: 'supervisor', at: h.clock.now }], revision: '3' }, h.clock.now);
+    await h.store.upsertOrder({ ...o, window: { start: o.window.start, end: new Date(o.window.end.getTime() + 3_600_000) }, approvals: [{ by: 'supervisor', at: h.clock.now }], revision: '3' }, h.clock.now, freshApprovalsReapprove(register, h.policies.set));
     const s = await h.rec.reconcile();
     expect(s).to.include({ updated: 2, provisioned: 0, revoked: 0 });
     const g = (await h.store.listGrants({ states: ['active'] }))[0];

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import {
-  evaluate, makeRegister, mergeAssets, nextApprovedScope, orderKey, rulesOpenableBy, scopeOf, type PolicySet, type SourceAuthority, type WorkOrder,
+  evaluate, freshApprovalsReapprove, indexApprovers, makeRegister, mergeAssets, nextApprovedScope, orderKey, rulesOpenableBy, scopeOf, type PolicySet, type SourceAuthority, type WorkOrder,
 } from '../../../src/domain/index.js';
 
 const NOW = new Date('2026-03-10T08:00:00Z');
@@ -89,15 +89,36 @@ describe('approved scope', () => {
     expect(run({ ...base, window: { start: base.window.start, end: at(H) }, revision: '2' }).grants[0]?.validUntil).to.deep.equal(at(H));
   });
 
-  it('takes a new approval, or a pass back through approval, as approving the wider scope', () => {
+  it('takes a fresh approval that would approve the order new, or a pass back through approval, as approving the wider scope', () => {
+    const judge = freshApprovalsReapprove(register, policySet);
     const wider = { ...base, assetIds: ['PLC-1', 'PLC-2'], revision: '2' };
-    expect(nextApprovedScope(scope, { ...wider, approvals: [{ by: 'sup' }, { by: 'sup2' }] })?.assetIds).to.deep.equal(['PLC-1', 'PLC-2']);
-    expect(nextApprovedScope(scope, { ...wider, approvals: [{ by: 'sup', at: at(0) }] })?.assetIds).to.deep.equal(['PLC-1', 'PLC-2']);
-    const sentBack = nextApprovedScope(scope, { ...wider, status: 'awaiting_approval' });
+    expect(nextApprovedScope(scope, { ...wider, approvals: [{ by: 'sup' }, { by: 'sup2' }] }, judge)?.assetIds).to.deep.equal(['PLC-1', 'PLC-2']);
+    expect(nextApprovedScope(scope, { ...wider, approvals: [{ by: 'sup', at: at(0) }] }, judge)?.assetIds).to.deep.equal(['PLC-1', 'PLC-2']);
+    // Without a judge (the store's default) no approval approves a wider scope.
+    expect(nextApprovedScope(scope, { ...wider, approvals: [{ by: 'sup' }, { by: 'sup2' }] })).to.equal(scope);
+    const sentBack = nextApprovedScope(scope, { ...wider, status: 'awaiting_approval' }, judge);
     expect(sentBack).to.equal(undefined);
-    expect(nextApprovedScope(sentBack, wider)?.assetIds).to.deep.equal(['PLC-1', 'PLC-2']);
+    expect(nextApprovedScope(sentBack, wider, judge)?.assetIds).to.deep.equal(['PLC-1', 'PLC-2']);
     // On hold and back is not a new approval.
-    expect(nextApprovedScope(nextApprovedScope(scope, { ...wider, status: 'on_hold' }), wider)).to.equal(scope);
+    expect(nextApprovedScope(nextApprovedScope(scope, { ...wider, status: 'on_hold' }, judge), wider, judge)).to.equal(scope);
+  });
+
+  it('approves a wider scope again only with as much fresh approval as every matching rule needs for a new order', () => {
+    const strict: PolicySet = { policies: [{ name: 'p', file: 'p.yaml', rules: [
+      { id: 'plc', match: { assetClasses: ['PLC'] }, require: { statuses: ['approved'], minApprovals: 2, leadTimeMs: 0, graceMs: 0, maxDurationMs: 12 * H, approverRoles: ['operations-supervisor', 'security-lead'] }, grant: [{ type: 'network', target: 'fw' }] },
+    ] }] };
+    const people = indexApprovers([
+      { id: 'sup', roles: ['operations-supervisor'], aliases: [] },
+      { id: 'sup2', roles: ['operations-supervisor'], aliases: [] },
+      { id: 'sec', roles: ['security-lead'], aliases: [] },
+    ]);
+    const judge = freshApprovalsReapprove({ ...register, approvers: people }, strict);
+    const wider = { ...base, assetIds: ['PLC-1', 'PLC-2'], revision: '2' };
+    const withFresh = (...by: string[]) => nextApprovedScope(scope, { ...wider, approvals: [...base.approvals, ...by.map((b) => ({ by: b }))] }, judge);
+    expect(withFresh('sup2'), 'one fresh approval where a new order needs two').to.equal(scope);
+    expect(withFresh('mallory', 'eve'), 'approvers outside the register, under a rule naming roles').to.equal(scope);
+    expect(withFresh('sup2', 'jdoe'), 'the order\'s own technician').to.equal(scope);
+    expect(withFresh('sup2', 'sec')?.assetIds, 'a supervisor and a security lead, fresh').to.deep.equal(['PLC-1', 'PLC-2']);
   });
 
   it('never grants, without a new approval, anything the approved order did not (property)', () => {
